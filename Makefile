@@ -1,0 +1,42 @@
+# The two commands of the README:
+#   make run    install, migrate, load demo data, start web server + worker
+#   make test   run every test (SQLite; PostgreSQL too when DATABASE_URL is set)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install clean
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is required (set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+var/secret_key:
+	@mkdir -p var
+	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+run: $(STAMP) var/secret_key
+	@export DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat var/secret_key)}"; \
+	$(PY) manage.py migrate --no-input && \
+	$(PY) manage.py load_demo && \
+	$(PY) manage.py collectstatic --no-input --verbosity 0 && \
+	echo "" && \
+	echo "  API:    http://127.0.0.1:8000/api/products/" && \
+	echo "  Admin:  http://127.0.0.1:8000/admin/   (admin / admin-pass-123)" && \
+	echo "  Demo user for the API: demo / demo-pass-123" && \
+	echo "" && \
+	exec $(PY) manage.py serve
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,25 @@
+"""The one place where the engine's exceptions become HTTP responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState, JobsException, UnknownJobKind
+
+STATUS_BY_EXCEPTION: list[tuple[type[JobsException], int]] = [
+    (InvalidJobState, status.HTTP_409_CONFLICT),
+    (IdempotencyKeyConflict, status.HTTP_422_UNPROCESSABLE_ENTITY),
+    (UnknownJobKind, status.HTTP_404_NOT_FOUND),
+]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map ``JobsException`` subclasses to statuses; leave the rest to DRF."""
+    for exc_class, status_code in STATUS_BY_EXCEPTION:
+        if isinstance(exc, exc_class):
+            return Response({"detail": exc.message, "code": exc.code}, status=status_code)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,56 @@
+"""Responses that carry a job document with its polling headers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.urls import reverse
+from django.utils.http import parse_etags
+from rest_framework import status as http_status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from jobs.api.serializers import JobSerializer
+from jobs.conf import jobs_settings
+from jobs.models import Job
+
+
+def job_location(job: Job) -> str:
+    """Return the path clients poll for ``job``."""
+    return reverse("jobs:job-detail", kwargs={"job_id": job.pk})
+
+
+def etag_for(document: dict) -> str:
+    """Return a strong ETag for a serialized job document."""
+    body = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+
+
+def _polling_headers(job: Job, etag: str) -> dict[str, str]:
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if not job.is_terminal:
+        headers["Retry-After"] = str(jobs_settings.RETRY_AFTER)
+    return headers
+
+
+def job_response(job: Job, request: Request, *, status: int = http_status.HTTP_200_OK) -> Response:
+    """Answer with the job document, or 304 when ``If-None-Match`` already has it."""
+    document = JobSerializer(job, context={"request": request}).data
+    etag = etag_for(document)
+    headers = _polling_headers(job, etag)
+    if status == http_status.HTTP_200_OK and request.method in ("GET", "HEAD"):
+        client_etags = parse_etags(request.headers.get("If-None-Match", ""))
+        if etag in client_etags or "*" in client_etags:
+            return Response(status=http_status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(document, status=status, headers=headers)
+
+
+def job_accepted_response(job: Job, request: Request, *, replayed: bool = False) -> Response:
+    """Answer a submission: 202, the job document, ``Location`` and ``Retry-After``."""
+    response = job_response(job, request, status=http_status.HTTP_202_ACCEPTED)
+    response["Location"] = job_location(job)
+    response["Retry-After"] = str(jobs_settings.RETRY_AFTER)
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response

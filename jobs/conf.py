@@ -1,0 +1,38 @@
+"""The jobs engine's settings, read lazily from ``settings.JOBS``.
+
+Values are looked up at access time, so ``override_settings(JOBS=...)`` works
+in tests. Durations are in seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Seconds a polling client is told to wait (Retry-After header).
+    "RETRY_AFTER": 1,
+    # Per-kind defaults; @job(timeout=..., max_attempts=..., ttl=...) overrides.
+    "DEFAULT_TIMEOUT": 60,
+    "DEFAULT_MAX_ATTEMPTS": 3,
+    "DEFAULT_TTL": 7 * 24 * 3600,
+    # Exponential backoff between attempts after an unexpected exception.
+    "RETRY_BACKOFF_BASE": 2,
+    "RETRY_BACKOFF_MAX": 300,
+    # Seconds between django-q2's `retry` and the longest job timeout, below
+    # which the system check complains.
+    "RETRY_MARGIN": 30,
+}
+
+
+class JobsSettings:
+    """Attribute access to ``settings.JOBS`` with documented defaults."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown jobs setting: {name!r}")
+        return getattr(settings, "JOBS", {}).get(name, DEFAULTS[name])
+
+
+jobs_settings = JobsSettings()

@@ -1,0 +1,68 @@
+"""What a handler gets to talk back to its job: ``ctx.progress(...)``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.utils import timezone
+
+from jobs.exceptions import JobCancelled
+
+
+class JobContext:
+    """The running job, as seen by its handler.
+
+    ``progress()`` writes straight to the job row in autocommit mode, so a
+    poller sees it at once. Call it outside any ``transaction.atomic()`` block
+    the handler holds: inside one, nobody sees the update before the commit.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: uuid.UUID,
+        kind: str,
+        owner_id: Any,
+        attempt: int,
+        max_attempts: int,
+    ) -> None:
+        self.job_id = job_id
+        self.kind = kind
+        self.owner_id = owner_id
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+
+    @property
+    def is_last_attempt(self) -> bool:
+        """True when an unexpected exception now would fail the job for good."""
+        return self.attempt >= self.max_attempts
+
+    def progress(self, percentage: int, message: str = "", *, cancellable: bool = True) -> None:
+        """Publish progress; raise ``JobCancelled`` if a cancel was requested.
+
+        Pass ``cancellable=False`` past the point of no return (money taken),
+        where the handler must finish whatever a client asked.
+        """
+        from jobs.models import Job, JobStatus
+
+        percentage = max(0, min(100, int(percentage)))
+        rows = Job.objects.filter(pk=self.job_id, status=JobStatus.PROCESSING)
+        if cancellable:
+            rows = rows.filter(cancel_requested=False)
+        updated = rows.update(
+            progress_percentage=percentage,
+            progress_message=message[:255],
+            updated_at=timezone.now(),
+        )
+        if not updated and cancellable and self.cancel_requested():
+            raise JobCancelled()
+
+    def cancel_requested(self) -> bool:
+        """Return True if someone asked for this job to stop."""
+        from jobs.models import Job
+
+        return Job.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+
+    def __repr__(self) -> str:
+        return f"<JobContext {self.kind} {self.job_id} attempt {self.attempt}/{self.max_attempts}>"

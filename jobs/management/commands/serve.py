@@ -1,0 +1,105 @@
+"""Run the web server and a django-q2 cluster together, for demos and development.
+
+Each child gets its own session, so a Ctrl-C in the terminal reaches only this
+command, which then stops the children one main process at a time. Sending
+SIGTERM to every process of a django-q2 cluster at once can leave its main
+process hung; signalling only the main process and waiting lets it stop its
+workers itself. Whatever is left after the grace period is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Run gunicorn and `manage.py qcluster` together; Ctrl-C stops both."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"))
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=30.0,
+            help="Seconds to let running jobs and requests finish on shutdown.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["web_workers"] < 1 or options["grace"] < 0:
+            raise CommandError("--web-workers must be at least 1 and --grace not negative.")
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda *_: stop.set())
+
+        children = {
+            "web": self._start(self._web_command(options)),
+            "worker": self._start([sys.executable, self._manage_py(), "qcluster"]),
+        }
+        self.stdout.write(
+            f"Web server on http://{options['bind']}/ (pid {children['web'].pid}), "
+            f"django-q2 cluster pid {children['worker'].pid}. Ctrl-C stops both."
+        )
+        failed = None
+        while not stop.wait(0.5):
+            failed = next((name for name, p in children.items() if p.poll() is not None), None)
+            if failed:
+                self.stderr.write(f"The {failed} process exited ({children[failed].returncode}).")
+                break
+        self.stdout.write("Stopping...")
+        self._stop(children.values(), grace=options["grace"])
+        self.stdout.write("Stopped.")
+        if failed:
+            sys.exit(1)
+
+    def _web_command(self, options: dict[str, Any]) -> list[str]:
+        module, _, attribute = settings.WSGI_APPLICATION.rpartition(".")
+        return [
+            sys.executable, "-m", "gunicorn", f"{module}:{attribute}",
+            "--bind", options["bind"],
+            "--workers", str(options["web_workers"]),
+            "--threads", "4",
+            "--graceful-timeout", "10",
+            "--access-logfile", "-",
+        ]  # fmt: skip
+
+    @staticmethod
+    def _manage_py() -> str:
+        candidate = os.path.abspath(sys.argv[0])
+        if os.path.basename(candidate) == "manage.py":
+            return candidate
+        raise CommandError("Run this command as `python manage.py serve`.")
+
+    @staticmethod
+    def _start(command: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(command, start_new_session=True)
+
+    @staticmethod
+    def _stop(children: Any, *, grace: float) -> None:
+        children = list(children)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in children:
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for child in children:
+            # The child is the leader of its own process group: this also
+            # removes grandchildren (cluster workers) that outlived it.
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            child.wait()

@@ -1,0 +1,152 @@
+"""The Job row: the source of truth for every job, and its state machine."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+    @classmethod
+    def terminal(cls) -> tuple[str, ...]:
+        """Statuses a job never leaves on its own."""
+        return (cls.COMPLETED, cls.FAILED, cls.CANCELLED)
+
+    @classmethod
+    def active(cls) -> tuple[str, ...]:
+        """Statuses of jobs that still have work to do."""
+        return (cls.PENDING, cls.PROCESSING)
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def for_owner(self, owner: object) -> JobQuerySet:
+        return self.filter(owner=owner)
+
+    def pending(self) -> JobQuerySet:
+        return self.filter(status=JobStatus.PENDING)
+
+    def processing(self) -> JobQuerySet:
+        return self.filter(status=JobStatus.PROCESSING)
+
+    def terminal(self) -> JobQuerySet:
+        return self.filter(status__in=JobStatus.terminal())
+
+    def expired(self, now: object | None = None) -> JobQuerySet:
+        return self.filter(expires_at__lte=now or timezone.now())
+
+
+class Job(models.Model):
+    """One long-running operation, its progress and its outcome."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="jobs",
+        help_text="Who submitted the job; empty for system jobs.",
+    )
+    status = models.CharField(
+        max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING
+    )
+
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    error = models.JSONField(null=True, blank=True)
+    traceback = models.TextField(blank=True, help_text="Last unexpected failure; staff only.")
+
+    progress_percentage = models.PositiveSmallIntegerField(default=0)
+    progress_message = models.CharField(max_length=255, blank=True)
+
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    cancel_requested = models.BooleanField(default=False)
+
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="Hash of kind and payload, to compare key reuse."
+    )
+    task_id = models.CharField(
+        max_length=64, blank=True, help_text="django-q2 id of the last task that carried the job."
+    )
+    worker = models.CharField(max_length=255, blank=True, help_text="Who ran the last attempt.")
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField(
+        null=True, blank=True, help_text="A retried job is not run before this time."
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The API's list: a user's jobs, newest first.
+            models.Index(fields=["owner", "-created_at"], name="job_owner_created_idx"),
+            # Workers, reapers and dashboards look for active jobs by age.
+            models.Index(
+                fields=["status", "created_at"],
+                name="job_active_idx",
+                condition=Q(status__in=JobStatus.active()),
+            ),
+            models.Index(fields=["kind", "-created_at"], name="job_kind_created_idx"),
+            models.Index(
+                fields=["expires_at"],
+                name="job_expires_idx",
+                condition=Q(expires_at__isnull=False),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="job_unique_owner_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_percentage__gte=0, progress_percentage__lte=100),
+                name="job_progress_percentage_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=JobStatus.active()) | Q(finished_at__isnull=False),
+                name="job_finished_has_finished_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=JobStatus.values), name="job_status_valid"
+            ),
+        ]
+        permissions = [
+            ("retry_job", "Can retry jobs"),
+            ("cancel_job", "Can cancel jobs"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {str(self.id)[:8]} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self.status in JobStatus.terminal()
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the last start to the finish, if both are known."""
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

@@ -1,0 +1,169 @@
+"""Run one job on a django-q2 worker: claim it, call its handler, record the outcome.
+
+Delivery is at least once, execution once: the claim is a single conditional
+UPDATE, so a duplicate delivery finds nothing to claim and does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import traceback
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobs import queue
+from jobs.conf import jobs_settings
+from jobs.context import JobContext
+from jobs.exceptions import JobCancelled, JobError, UnknownJobKind
+from jobs.models import Job, JobStatus
+from jobs.registry import get_kind, ttl_for
+
+logger = logging.getLogger(__name__)
+
+GENERIC_FAILURE = {
+    "code": "internal_error",
+    "message": "The job failed after repeated unexpected errors. Staff can see the details; "
+    "you may submit it again.",
+}
+
+
+def worker_name() -> str:
+    """Identify this process in the job's `worker` field."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_job(job_id: str) -> str:
+    """Claim and run the job ``job_id``; return what happened. Never raises for a job's fault."""
+    try:
+        pk = uuid.UUID(str(job_id))
+    except ValueError:
+        logger.error("Ignoring a task with a malformed job id %r", job_id)
+        return "malformed"
+
+    job = claim(pk)
+    if job is None:
+        logger.info("Job %s was not claimable (done, cancelled, or claimed elsewhere)", pk)
+        return "skipped"
+
+    try:
+        kind = get_kind(job.kind)
+    except UnknownJobKind as exc:
+        _finish(job, JobStatus.FAILED, error={"code": exc.code, "message": exc.message})
+        return JobStatus.FAILED
+
+    ctx = JobContext(
+        job_id=job.pk,
+        kind=job.kind,
+        owner_id=job.owner_id,
+        attempt=job.attempts,
+        max_attempts=job.max_attempts,
+    )
+    try:
+        result = _json_safe(kind.handler(ctx, job.payload))
+    except JobCancelled as exc:
+        return _finish(job, JobStatus.CANCELLED, error={"code": exc.code, "message": exc.message})
+    except JobError as exc:
+        return _finish(job, JobStatus.FAILED, error=exc.as_dict())
+    except Exception:
+        logger.exception("Job %s (%s) raised on attempt %s", job.pk, job.kind, job.attempts)
+        return _after_unexpected_error(job, kind.ttl, traceback.format_exc())
+    return _finish(job, JobStatus.COMPLETED, result=result, ttl=kind.ttl)
+
+
+def claim(pk: uuid.UUID) -> Job | None:
+    """Move a runnable pending job to processing; return it, or None if not ours to run."""
+    now = timezone.now()
+    claimed = (
+        Job.objects.filter(pk=pk, status=JobStatus.PENDING, cancel_requested=False)
+        .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
+        .filter(attempts__lt=F("max_attempts"))
+        .update(
+            status=JobStatus.PROCESSING,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            updated_at=now,
+            worker=worker_name()[:255],
+        )
+    )
+    if not claimed:
+        return None
+    return Job.objects.get(pk=pk)
+
+
+def backoff_delay(attempt: int) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based), with jitter."""
+    base = float(jobs_settings.RETRY_BACKOFF_BASE)
+    ceiling = float(jobs_settings.RETRY_BACKOFF_MAX)
+    delay = min(ceiling, base * (2 ** max(0, attempt - 1)))
+    # Equal jitter: never less than half the delay, so retries of jobs that
+    # failed together spread out instead of stampeding.
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _after_unexpected_error(job: Job, ttl: timedelta, tb: str) -> str:
+    if job.attempts >= job.max_attempts:
+        return _finish(job, JobStatus.FAILED, error=GENERIC_FAILURE, traceback_text=tb, ttl=ttl)
+    now = timezone.now()
+    available_at = now + timedelta(seconds=backoff_delay(job.attempts))
+    requeued = _still_ours(job).update(
+        status=JobStatus.PENDING,
+        traceback=tb,
+        available_at=available_at,
+        updated_at=now,
+        progress_message=f"Attempt {job.attempts} of {job.max_attempts} failed; retrying"[:255],
+    )
+    if requeued:
+        queue.enqueue_at(job.pk, job.kind, available_at)
+        return "retrying"
+    return "lost"
+
+
+def _finish(
+    job: Job,
+    status: str,
+    *,
+    result: Any = None,
+    error: dict[str, Any] | None = None,
+    traceback_text: str | None = None,
+    ttl: timedelta | None = None,
+) -> str:
+    now = timezone.now()
+    if ttl is None:
+        ttl = ttl_for(job.kind)
+    fields: dict[str, Any] = {
+        "status": status,
+        "result": result,
+        "error": error,
+        "finished_at": now,
+        "updated_at": now,
+        "expires_at": now + ttl,
+    }
+    if status == JobStatus.COMPLETED:
+        fields["progress_percentage"] = 100
+    if traceback_text is not None:
+        fields["traceback"] = traceback_text
+    if not _still_ours(job).update(**fields):
+        # Someone else (a reaper, a newer attempt) owns the row now; their
+        # word stands and ours is dropped.
+        logger.warning("Job %s changed hands before attempt %s finished", job.pk, job.attempts)
+        return "lost"
+    logger.info("Job %s (%s) %s", job.pk, job.kind, status)
+    return status
+
+
+def _still_ours(job: Job):
+    return Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING, attempts=job.attempts)
+
+
+def _json_safe(value: Any) -> Any:
+    """Return ``value`` as it will read back from the JSON column."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))

@@ -1,0 +1,145 @@
+"""Services that change jobs: submit, cancel, delete.
+
+Keyword-only, typed, and free of HTTP: views and the admin call these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from jobs import queue
+from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState
+from jobs.models import Job, JobStatus
+from jobs.registry import get_kind, ttl_for
+
+CANCELLED_ERROR = {"code": "cancelled", "message": "The job was cancelled."}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The outcome of a submit: the job, and whether this call created it."""
+
+    job: Job
+    created: bool
+
+
+def job_submit(
+    *,
+    kind: str,
+    payload: Mapping[str, Any],
+    owner: Any,
+    idempotency_key: str | None = None,
+) -> Submission:
+    """Validate ``payload`` for ``kind``, store a pending job and enqueue it on commit.
+
+    With an ``idempotency_key``, the same key and payload from the same owner
+    returns the existing job; the same key with another payload raises
+    ``IdempotencyKeyConflict``. Invalid payloads raise DRF's ``ValidationError``.
+    """
+    job_kind = get_kind(kind)
+    data = _validated(job_kind.input, payload, owner)
+    fingerprint = _fingerprint(kind, data)
+
+    if idempotency_key is not None:
+        existing = _replay(owner, idempotency_key, fingerprint)
+        if existing is not None:
+            return Submission(existing, created=False)
+
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                kind=kind,
+                owner=owner,
+                payload=data,
+                max_attempts=job_kind.max_attempts,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+            )
+            transaction.on_commit(lambda: queue.enqueue(job.pk, kind), robust=True)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # Another request with the same key won the race; answer with its job.
+        existing = _replay(owner, idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return Submission(existing, created=False)
+    return Submission(job, created=True)
+
+
+def submit(
+    kind: str, payload: Mapping[str, Any], *, owner: Any, idempotency_key: str | None = None
+) -> Job:
+    """Submit a job of ``kind`` and return it (see ``job_submit``)."""
+    return job_submit(
+        kind=kind, payload=payload, owner=owner, idempotency_key=idempotency_key
+    ).job
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Cancel a pending job now, or ask a processing one to stop at its next progress call.
+
+    Raises ``InvalidJobState`` for a job that has already finished.
+    """
+    now = timezone.now()
+    cancelled = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+        status=JobStatus.CANCELLED,
+        cancel_requested=True,
+        error=CANCELLED_ERROR,
+        finished_at=now,
+        updated_at=now,
+        expires_at=now + ttl_for(job.kind),
+    )
+    requested = cancelled or Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING).update(
+        cancel_requested=True, updated_at=now
+    )
+    job.refresh_from_db()
+    if not requested:
+        raise InvalidJobState(
+            f"The job is already {job.status} and can no longer be cancelled.",
+            code="job_finished",
+        )
+    return job
+
+
+def job_delete(*, job: Job) -> None:
+    """Delete a finished job; raise ``InvalidJobState`` while it is pending or processing."""
+    deleted, _ = Job.objects.filter(pk=job.pk, status__in=JobStatus.terminal()).delete()
+    if not deleted:
+        raise InvalidJobState(
+            "The job has not finished. Cancel it first, then delete it once it has stopped.",
+            code="job_not_finished",
+        )
+
+
+def _validated(serializer_class: Any, payload: Mapping[str, Any], owner: Any) -> dict[str, Any]:
+    if serializer_class is None:
+        data: Any = dict(payload)
+    else:
+        serializer = serializer_class(data=payload, context={"owner": owner})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+    # What the handler gets is exactly what the JSON column gives back.
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def _fingerprint(kind: str, data: dict[str, Any]) -> str:
+    canonical = json.dumps([kind, data], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(owner: Any, key: str, fingerprint: str) -> Job | None:
+    existing = Job.objects.filter(owner=owner, idempotency_key=key).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise IdempotencyKeyConflict(
+            "This Idempotency-Key was already used with a different request. "
+            "Use a new key for a new request, or resend the original body."
+        )
+    return existing

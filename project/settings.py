@@ -1,0 +1,215 @@
+"""Django settings for the jobs project.
+
+Everything that differs between a laptop and production comes from the
+environment; the defaults give a working embedded set-up (SQLite and the
+django-q2 ORM broker) with nothing to install.
+
+Environment variables:
+
+- ``DJANGO_SECRET_KEY``: required unless ``DJANGO_DEBUG`` is on.
+- ``DJANGO_DEBUG``: ``1``/``true`` to enable debug mode (default off).
+- ``ALLOWED_HOSTS``: comma-separated host names (default: localhost names).
+- ``DATABASE_URL``: e.g. ``postgres://postgres@127.0.0.1:5432/jobs``
+  (default: ``var/db.sqlite3`` in the repository, in WAL mode).
+- ``REDIS_URL``: use django-q2's Redis broker instead of its ORM broker.
+- ``Q_WORKERS``, ``Q_TIMEOUT``, ``Q_RETRY``: django-q2 cluster tuning.
+- ``PURCHASES_PAYMENT_DELAY``: seconds the simulated payment provider takes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """Read a boolean from the environment ("1", "true", "yes", "on")."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    """Read a comma-separated list from the environment."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG")
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Export a long random value "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set DJANGO_DEBUG=1 for a local development key."
+        )
+    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_q",
+    "jobs",
+    "purchases",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"
+
+# --- Database -------------------------------------------------------------
+
+SQLITE_PATH = VAR_DIR / "db.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}",
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
+    # The web server and the worker are separate processes writing one file:
+    # WAL lets readers proceed during a write, IMMEDIATE transactions take the
+    # write lock up front (no "database is locked" on lock upgrade), and the
+    # timeout makes writers queue instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # Tests use a file, not memory, so worker subprocesses can share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth, i18n, static ---------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+LOGIN_URL = "/admin/login/"
+
+# --- REST framework -------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Bearer first: its WWW-Authenticate header turns anonymous requests
+        # into 401 rather than 403.
+        "project.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",
+}
+
+# --- django-q2 ------------------------------------------------------------
+# django-q2 reads Q_CLUSTER once, at import: override_settings cannot change
+# it in tests. `retry` must exceed the longest job timeout, or a task still
+# running would be delivered a second time (the `jobs` system check says so).
+
+Q_CLUSTER = {
+    "name": "jobs",
+    "workers": int(os.environ.get("Q_WORKERS", "2")),
+    "timeout": int(os.environ.get("Q_TIMEOUT", "300")),
+    "retry": int(os.environ.get("Q_RETRY", "360")),
+    # Retries are the job runner's business; django-q2 only re-delivers a
+    # task whose worker vanished.
+    "max_attempts": 3,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "catch_up": False,
+    "poll": 0.2,
+    "label": "Django Q2",
+}
+if os.environ.get("REDIS_URL"):
+    Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Application settings -------------------------------------------------
+
+JOBS = {
+    # Seconds a client is told to wait between polls (Retry-After).
+    "RETRY_AFTER": 1,
+    "DEFAULT_TIMEOUT": 60,
+    "DEFAULT_MAX_ATTEMPTS": 3,
+    # Finished jobs are kept this long (seconds), then deleted.
+    "DEFAULT_TTL": 7 * 24 * 3600,
+    "RETRY_BACKOFF_BASE": 2,
+    "RETRY_BACKOFF_MAX": 300,
+}
+
+PURCHASES = {
+    "PAYMENT_DELAY": float(os.environ.get("PURCHASES_PAYMENT_DELAY", "2.0")),
+    "CURRENCY": "EUR",
+    "MAX_QUANTITY": 1000,
+    "MAX_LINES": 50,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

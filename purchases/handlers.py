@@ -1,0 +1,62 @@
+"""The purchase operation, run by a worker as the job kind ``purchases.execute``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs import JobCancelled, JobContext, JobError, job
+from purchases import payments
+from purchases.models import OrderStatus
+from purchases.serializers import PurchaseSerializer
+from purchases.services import (
+    order_confirm,
+    order_for_job,
+    order_release,
+    order_reserve,
+    order_result,
+)
+
+DECLINED = ("payment_declined", "The payment was declined. Use another payment method.")
+
+
+@job("purchases.execute", input=PurchaseSerializer, timeout=120, max_attempts=3)
+def execute_purchase(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Reserve stock, charge the buyer, confirm the order; safe to run again for one job."""
+    ctx.progress(5, "Checking the order")
+    order = order_for_job(job_id=ctx.job_id)
+    if order is None:
+        ctx.progress(10, "Reserving stock")
+        order = order_reserve(job_id=ctx.job_id, owner_id=ctx.owner_id, goods=payload["goods"])
+    if order.status == OrderStatus.PAID:
+        return order_result(order)
+    if order.status == OrderStatus.RELEASED:
+        if order.failure_code == DECLINED[0]:
+            raise JobError(*DECLINED)
+        raise JobError(order.failure_code or "order_released", "This order was not completed.")
+
+    try:
+        ctx.progress(40, "Charging the payment")
+        charge = payments.charge(
+            amount=order.total,
+            currency=order.currency,
+            token=payload.get("payment_token", ""),
+            idempotency_key=str(ctx.job_id),
+        )
+    except JobCancelled:
+        order_release(order=order, reason="cancelled")
+        raise
+    except payments.PaymentDeclined:
+        order_release(order=order, reason=DECLINED[0])
+        raise JobError(*DECLINED) from None
+    except Exception:
+        # A transient failure is retried with the stock still held, unless
+        # this was the last attempt.
+        if ctx.is_last_attempt:
+            order_release(order=order, reason="payment_error")
+        raise
+
+    # Money is taken: from here on the purchase completes, cancel or not.
+    ctx.progress(80, "Confirming the order", cancellable=False)
+    order = order_confirm(order=order, charge=charge)
+    ctx.progress(100, "Order confirmed", cancellable=False)
+    return order_result(order)

@@ -1,0 +1,90 @@
+"""Input and output shapes of the purchases API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from purchases.conf import purchases_setting
+from purchases.models import Order, OrderLine, Product
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that must arrive as a JSON number, not a string or a boolean."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PurchaseLineSerializer(serializers.Serializer):
+    product_id = StrictIntegerField(min_value=1)
+    quantity = StrictIntegerField(min_value=1)
+
+    def validate_quantity(self, value: int) -> int:
+        limit = purchases_setting("MAX_QUANTITY")
+        if value > limit:
+            raise serializers.ValidationError(f"Ensure this value is less than or equal to {limit}.")
+        return value
+
+
+class PurchaseSerializer(serializers.Serializer):
+    """``{"goods": [{"product_id": 1, "quantity": 2}], "payment_token": "tok_visa"}``.
+
+    ``payment_token`` is optional; ``"tok_decline"`` simulates a declined card.
+    """
+
+    goods = PurchaseLineSerializer(many=True, allow_empty=False)
+    payment_token = serializers.CharField(required=False, default="tok_visa", max_length=100)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+    def validate_goods(self, goods: list[dict[str, int]]) -> list[dict[str, int]]:
+        if len(goods) > purchases_setting("MAX_LINES"):
+            raise serializers.ValidationError(
+                f"Send at most {purchases_setting('MAX_LINES')} lines."
+            )
+        ids = [line["product_id"] for line in goods]
+        if len(set(ids)) != len(ids):
+            raise serializers.ValidationError(
+                "Each product may appear once; put the whole quantity on one line."
+            )
+        known = set(Product.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        unknown = [str(pk) for pk in ids if pk not in known]
+        if unknown:
+            raise serializers.ValidationError(f"Unknown product id(s): {', '.join(unknown)}.")
+        return goods
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ["id", "sku", "name", "price", "stock"]
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku")
+    name = serializers.CharField(source="product.name")
+    line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        model = OrderLine
+        fields = ["product_id", "sku", "name", "quantity", "unit_price", "line_total"]
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    lines = OrderLineSerializer(many=True)
+    job_id = serializers.UUIDField(allow_null=True)
+
+    class Meta:
+        model = Order
+        fields = ["id", "status", "total", "currency", "payment_reference", "lines", "job_id", "created_at"]
