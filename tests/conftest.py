@@ -1,0 +1,84 @@
+"""Shared fixtures: users, token clients, products, and a recording fake queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from jobs import queue
+
+
+@dataclass
+class FakeQueue:
+    """Records what would have gone to django-q2."""
+
+    enqueued: list[tuple[Any, str]] = field(default_factory=list)
+    scheduled: list[tuple[Any, str, Any]] = field(default_factory=list)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [str(job_id) for job_id, _ in self.enqueued]
+
+
+@pytest.fixture(autouse=True)
+def fake_queue(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> FakeQueue | None:
+    """Keep tests off the broker unless marked ``real_queue``."""
+    if request.node.get_closest_marker("real_queue"):
+        return None
+    fake = FakeQueue()
+    monkeypatch.setattr(queue, "enqueue", lambda job_id, kind: fake.enqueued.append((job_id, kind)) or "fake-task")
+    monkeypatch.setattr(queue, "enqueue_at", lambda job_id, kind, when: fake.scheduled.append((job_id, kind, when)))
+    return fake
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password="alice-pass-123")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="bob-pass-123")
+
+
+def token_client(user) -> APIClient:
+    """An API client that sends ``Authorization: Bearer <token>`` for ``user``."""
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    return client
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    return token_client(user)
+
+
+@pytest.fixture
+def other_api(other_user) -> APIClient:
+    return token_client(other_user)
+
+
+@pytest.fixture
+def make_product(db) -> Callable[..., Any]:
+    from purchases.models import Product
+
+    counter = {"n": 0}
+
+    def make(**overrides: Any) -> Product:
+        counter["n"] += 1
+        values = {
+            "sku": f"SKU-{counter['n']}",
+            "name": f"Product {counter['n']}",
+            "price": Decimal("10.00"),
+            "stock": 10,
+        }
+        values.update(overrides)
+        return Product.objects.create(**values)
+
+    return make
