@@ -19,8 +19,12 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+# Larger ids cannot exist, and would overflow the database's integer types.
+MAX_ID = 2**31 - 1
+
+
 class PurchaseLineSerializer(serializers.Serializer):
-    product_id = StrictIntegerField(min_value=1)
+    product_id = StrictIntegerField(min_value=1, max_value=MAX_ID)
     quantity = StrictIntegerField(min_value=1)
 
     def validate_quantity(self, value: int) -> int:

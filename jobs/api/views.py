@@ -69,6 +69,8 @@ class JobListView(ListAPIView):
                 {"status": [f"Unknown status {wanted!r}. Use one of: {', '.join(JobStatus.values)}."]}
             )
         kind = self.request.query_params.get("kind") or None
+        if kind and (len(kind) > 100 or "\x00" in kind):
+            raise ValidationError({"kind": ["Send a job kind name of at most 100 characters."]})
         return job_list_for_owner(owner=self.request.user, status=wanted, kind=kind)
 
 
