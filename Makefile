@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run    install, migrate, load demo data, start web server + worker
-#   make test   run every test (SQLite; PostgreSQL too when DATABASE_URL is set)
+#   make test   run every test on SQLite (on PostgreSQL when DATABASE_URL is set)
 
 PYTHON ?= python3
 VENV := .venv
