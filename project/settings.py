@@ -189,22 +189,13 @@ else:
 
 # --- Application settings -------------------------------------------------
 
-JOBS = {
-    # Seconds a client is told to wait between polls (Retry-After).
-    "RETRY_AFTER": 1,
-    "DEFAULT_TIMEOUT": 60,
-    "DEFAULT_MAX_ATTEMPTS": 3,
-    # Finished jobs are kept this long (seconds), then deleted.
-    "DEFAULT_TTL": 7 * 24 * 3600,
-    "RETRY_BACKOFF_BASE": 2,
-    "RETRY_BACKOFF_MAX": 300,
-}
+# The jobs engine's defaults are in jobs/conf.py; override them here, e.g.
+# JOBS = {"DEFAULT_TTL": 3 * 24 * 3600}.
+JOBS: dict = {}
 
+# Defaults in purchases/conf.py.
 PURCHASES = {
     "PAYMENT_DELAY": float(os.environ.get("PURCHASES_PAYMENT_DELAY", "2.0")),
-    "CURRENCY": "EUR",
-    "MAX_QUANTITY": 1000,
-    "MAX_LINES": 50,
 }
 
 LOGGING = {
