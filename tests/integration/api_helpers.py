@@ -1,0 +1,78 @@
+"""Small helpers shared by the API tests (test_api_*.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from jobs.models import Job, JobStatus
+
+PURCHASE_KIND = "purchases.execute"
+
+JOB_DOCUMENT_KEYS = {
+    "id",
+    "url",
+    "kind",
+    "status",
+    "progress",
+    "result",
+    "error",
+    "attempts",
+    "max_attempts",
+    "cancel_requested",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "expires_at",
+}
+
+
+def job_url(job_id: Any) -> str:
+    return f"/api/jobs/{job_id}/"
+
+
+def cancel_url(job_id: Any) -> str:
+    return f"/api/jobs/{job_id}/cancel/"
+
+
+def make_job(owner: Any, *, status: str = JobStatus.PENDING, kind: str = PURCHASE_KIND, **fields: Any) -> Job:
+    """Create a job row directly, in any status (terminal ones get ``finished_at``)."""
+    now = timezone.now()
+    values: dict[str, Any] = {"kind": kind, "owner": owner, "status": status, "payload": {}}
+    if status == JobStatus.PROCESSING:
+        values.update(started_at=now, attempts=1)
+    if status in JobStatus.terminal():
+        values.update(started_at=now, finished_at=now, expires_at=now + timedelta(days=7))
+    values.update(fields)
+    return Job.objects.create(**values)
+
+
+def set_status(job: Job, status: str, **fields: Any) -> None:
+    """Move an existing job to ``status`` with an UPDATE (as a worker would)."""
+    now = timezone.now()
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status in JobStatus.terminal():
+        values.update(finished_at=now, expires_at=now + timedelta(days=7))
+    if status == JobStatus.PROCESSING:
+        values.update(started_at=now)
+    values.update(fields)
+    Job.objects.filter(pk=job.pk).update(**values)
+
+
+def post_json(client: Any, path: str, body: Any, capture: Any, **headers: Any) -> Any:
+    """POST ``body`` as JSON, running on-commit callbacks (the enqueue) as a commit would."""
+    with capture(execute=True):
+        return client.post(path, data=json.dumps(body), content_type="application/json", **headers)
+
+
+def purchase_body(product_id: int, quantity: int = 2, **extra: Any) -> dict[str, Any]:
+    return {"goods": [{"product_id": product_id, "quantity": quantity}], **extra}
+
+
+def assert_json_404(response: Any) -> None:
+    assert response.status_code == 404, (response.status_code, response.content[:300])
+    assert response["Content-Type"].startswith("application/json")
+    assert "detail" in response.json()
