@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable
@@ -9,12 +11,15 @@ from typing import TYPE_CHECKING, Any, Callable
 from jobs.conf import jobs_settings
 from jobs.exceptions import UnknownJobKind
 
+logger = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from rest_framework.serializers import BaseSerializer
 
     from jobs.context import JobContext
 
 Handler = Callable[["JobContext", dict[str, Any]], Any]
+AbandonHook = Callable[[uuid.UUID, str], None]
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class JobKind:
     timeout_seconds: int | None = None
     max_attempts_value: int | None = None
     ttl_seconds: int | None = None
+    on_abandon: AbandonHook | None = None
 
     @property
     def timeout(self) -> int:
@@ -66,11 +72,17 @@ def job(
     timeout: int | timedelta | None = None,
     max_attempts: int | None = None,
     ttl: int | timedelta | None = None,
+    on_abandon: AbandonHook | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(ctx, payload) -> result`` as the job kind ``name``.
 
     ``input`` validates payloads when jobs are submitted; ``timeout``,
     ``max_attempts`` and ``ttl`` override the defaults in ``settings.JOBS``.
+
+    ``on_abandon(job_id, status)`` undoes a partial run when the job ends
+    without its handler deciding so: cancelled (also while waiting for a
+    retry) or failed after unexpected errors. It is not called for a
+    ``JobError``, which the handler raised knowingly. It must be idempotent.
     """
     if not name or len(name) > 100:
         raise ValueError("A job kind needs a name of 1 to 100 characters.")
@@ -90,6 +102,7 @@ def job(
             timeout_seconds=_seconds(timeout),
             max_attempts_value=max_attempts,
             ttl_seconds=_seconds(ttl),
+            on_abandon=on_abandon,
         )
         return handler
 
@@ -119,3 +132,17 @@ def ttl_for(name: str) -> timedelta:
         return get_kind(name).ttl
     except UnknownJobKind:
         return timedelta(seconds=jobs_settings.DEFAULT_TTL)
+
+
+def run_abandon_hook(name: str, job_id: uuid.UUID, status: str) -> None:
+    """Call the kind's ``on_abandon`` hook; log, never raise, if it fails."""
+    try:
+        hook = get_kind(name).on_abandon
+    except UnknownJobKind:
+        return
+    if hook is None:
+        return
+    try:
+        hook(job_id, status)
+    except Exception:
+        logger.exception("on_abandon hook of %s failed for job %s", name, job_id)

@@ -25,7 +25,7 @@ from jobs.conf import jobs_settings
 from jobs.context import JobContext
 from jobs.exceptions import JobCancelled, JobError, UnknownJobKind
 from jobs.models import Job, JobStatus
-from jobs.registry import get_kind, ttl_for
+from jobs.registry import get_kind, run_abandon_hook, ttl_for
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,10 @@ def run_job(job_id: str) -> str:
     try:
         result = _json_safe(kind.handler(ctx, job.payload))
     except JobCancelled as exc:
-        return _finish(job, JobStatus.CANCELLED, error={"code": exc.code, "message": exc.message})
+        outcome = _finish(job, JobStatus.CANCELLED, error={"code": exc.code, "message": exc.message})
+        if outcome == JobStatus.CANCELLED:
+            run_abandon_hook(job.kind, job.pk, outcome)
+        return outcome
     except JobError as exc:
         return _finish(job, JobStatus.FAILED, error=exc.as_dict())
     except Exception:
@@ -111,7 +114,10 @@ def backoff_delay(attempt: int) -> float:
 
 def _after_unexpected_error(job: Job, ttl: timedelta, tb: str) -> str:
     if job.attempts >= job.max_attempts:
-        return _finish(job, JobStatus.FAILED, error=GENERIC_FAILURE, traceback_text=tb, ttl=ttl)
+        outcome = _finish(job, JobStatus.FAILED, error=GENERIC_FAILURE, traceback_text=tb, ttl=ttl)
+        if outcome == JobStatus.FAILED:
+            run_abandon_hook(job.kind, job.pk, outcome)
+        return outcome
     now = timezone.now()
     available_at = now + timedelta(seconds=backoff_delay(job.attempts))
     requeued = _still_ours(job).update(

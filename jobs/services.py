@@ -17,7 +17,7 @@ from django.utils import timezone
 from jobs import queue
 from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState
 from jobs.models import Job, JobStatus
-from jobs.registry import get_kind, ttl_for
+from jobs.registry import get_kind, run_abandon_hook, ttl_for
 
 CANCELLED_ERROR = {"code": "cancelled", "message": "The job was cancelled."}
 
@@ -100,6 +100,9 @@ def job_cancel(*, job: Job) -> Job:
     requested = cancelled or Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING).update(
         cancel_requested=True, updated_at=now
     )
+    if cancelled:
+        # It may have run before and be waiting for a retry: undo that run.
+        run_abandon_hook(job.kind, job.pk, JobStatus.CANCELLED)
     job.refresh_from_db()
     if not requested:
         raise InvalidJobState(

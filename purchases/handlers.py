@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from jobs import JobCancelled, JobContext, JobError, job
+from jobs import JobContext, JobError, job
 from purchases import payments
 from purchases.models import OrderStatus
 from purchases.serializers import PurchaseSerializer
@@ -19,9 +20,28 @@ from purchases.services import (
 DECLINED = ("payment_declined", "The payment was declined. Use another payment method.")
 
 
-@job("purchases.execute", input=PurchaseSerializer, timeout=120, max_attempts=3)
+def abandon_purchase(job_id: uuid.UUID, status: str) -> None:
+    """Undo a purchase the engine gave up on: refund any charge, put the stock back."""
+    order = order_for_job(job_id=job_id)
+    if order is None or order.status != OrderStatus.RESERVED:
+        return
+    payments.refund(idempotency_key=str(job_id))
+    order_release(order=order, reason=status)
+
+
+@job(
+    "purchases.execute",
+    input=PurchaseSerializer,
+    timeout=120,
+    max_attempts=3,
+    on_abandon=abandon_purchase,
+)
 def execute_purchase(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
-    """Reserve stock, charge the buyer, confirm the order; safe to run again for one job."""
+    """Reserve stock, charge the buyer, confirm the order; safe to run again for one job.
+
+    A cancel before the charge, or a last attempt that fails unexpectedly,
+    ends in ``abandon_purchase``, called by the engine.
+    """
     ctx.progress(5, "Checking the order")
     order = order_for_job(job_id=ctx.job_id)
     if order is None:
@@ -34,26 +54,17 @@ def execute_purchase(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]
             raise JobError(*DECLINED)
         raise JobError(order.failure_code or "order_released", "This order was not completed.")
 
+    ctx.progress(40, "Charging the payment")
     try:
-        ctx.progress(40, "Charging the payment")
         charge = payments.charge(
             amount=order.total,
             currency=order.currency,
             token=payload.get("payment_token", ""),
             idempotency_key=str(ctx.job_id),
         )
-    except JobCancelled:
-        order_release(order=order, reason="cancelled")
-        raise
     except payments.PaymentDeclined:
         order_release(order=order, reason=DECLINED[0])
         raise JobError(*DECLINED) from None
-    except Exception:
-        # A transient failure is retried with the stock still held, unless
-        # this was the last attempt.
-        if ctx.is_last_attempt:
-            order_release(order=order, reason="payment_error")
-        raise
 
     # Money is taken: from here on the purchase completes, cancel or not.
     ctx.progress(80, "Confirming the order", cancellable=False)

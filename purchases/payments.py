@@ -41,3 +41,12 @@ def charge(*, amount: Decimal, currency: str, token: str, idempotency_key: str) 
         )
     except IntegrityError:
         return PaymentCharge.objects.get(idempotency_key=idempotency_key)
+
+
+def refund(*, idempotency_key: str) -> PaymentCharge | None:
+    """Refund the charge made with ``idempotency_key``, if any; refunding twice is a no-op."""
+    charge = PaymentCharge.objects.filter(idempotency_key=idempotency_key).first()
+    if charge is not None and not charge.refunded:
+        PaymentCharge.objects.filter(pk=charge.pk).update(refunded=True)
+        charge.refunded = True
+    return charge

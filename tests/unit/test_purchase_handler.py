@@ -164,8 +164,27 @@ def test_the_last_transient_error_releases_the_stock(user, make_product, monkeyp
     assert stored.error["code"] == "internal_error"
     assert stock(product) == 5
     order = Order.objects.get(job_id=job.pk)
-    assert (order.status, order.failure_code) == (OrderStatus.RELEASED, "payment_error")
+    assert (order.status, order.failure_code) == (OrderStatus.RELEASED, JobStatus.FAILED)
     assert len(fake_queue.scheduled) == 2
+
+
+def test_a_charge_whose_answer_was_lost_is_refunded_when_the_job_gives_up(
+    user, make_product, monkeypatch, fake_queue
+):
+    product = make_product(stock=5)
+    job = submit_purchase(user, [(product, 2)])
+    real_charge = payments.charge
+
+    def charge_then_lose_the_answer(**kwargs):
+        real_charge(**kwargs)
+        raise ConnectionError("read timed out")
+
+    monkeypatch.setattr(payments, "charge", charge_then_lose_the_answer)
+    outcomes = [run_again_now(job) for _ in range(job.max_attempts)]
+
+    assert outcomes[-1] == JobStatus.FAILED
+    assert PaymentCharge.objects.get().refunded is True
+    assert stock(product) == 5
 
 
 def test_a_cancel_before_the_charge_releases_the_stock(user, make_product, monkeypatch):

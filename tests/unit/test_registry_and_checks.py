@@ -143,3 +143,24 @@ def test_unlimited_django_q_redelivery_is_an_error():
     without = {key: value for key, value in settings.Q_CLUSTER.items() if key != "max_attempts"}
     with override_settings(Q_CLUSTER=without):
         assert _ids(check_cluster_settings()) == ["jobs.E002"]
+
+
+def test_a_failing_abandon_hook_is_logged_not_raised(caplog):
+    import uuid
+
+    from jobs.registry import job as register, run_abandon_hook
+
+    calls = []
+
+    def broken_hook(job_id, status):
+        calls.append((job_id, status))
+        raise RuntimeError("cleanup failed")
+
+    register("tests.abandon-hook", on_abandon=broken_hook)(lambda ctx, payload: None)
+    job_id = uuid.uuid4()
+
+    run_abandon_hook("tests.abandon-hook", job_id, "cancelled")
+    run_abandon_hook("tests.no-such-kind", job_id, "cancelled")
+
+    assert calls == [(job_id, "cancelled")]
+    assert "on_abandon hook of tests.abandon-hook failed" in caplog.text
