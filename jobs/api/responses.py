@@ -40,7 +40,11 @@ def job_response(job: Job, request: Request, *, status: int = http_status.HTTP_2
     etag = etag_for(document)
     headers = _polling_headers(job, etag)
     if status == http_status.HTTP_200_OK and request.method in ("GET", "HEAD"):
-        client_etags = parse_etags(request.headers.get("If-None-Match", ""))
+        # If-None-Match compares weakly (RFC 9110 13.1.2): proxies that
+        # compress responses turn our strong ETag into W/"...".
+        client_etags = [
+            tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
+        ]
         if etag in client_etags or "*" in client_etags:
             return Response(status=http_status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(document, status=status, headers=headers)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.http import Http404
+from django.utils.dateparse import parse_datetime
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -54,6 +55,19 @@ class JobPagination(CursorPagination):
     ordering = ("-created_at", "-id")
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def decode_cursor(self, request: Request):
+        # DRF trusts the position inside a well-formed cursor; a tampered one
+        # would reach the created_at filter and fail there with a 500.
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                valid = parse_datetime(cursor.position) is not None
+            except ValueError:
+                valid = False
+            if not valid:
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
 
 
 class JobListView(ListAPIView):

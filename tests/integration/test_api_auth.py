@@ -152,3 +152,13 @@ def test_bearer_token_post_needs_no_csrf_token(user, make_product):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=user).key}")
     response = client.post("/api/purchases/", purchase_body(product.pk), format="json")
     assert response.status_code == 202
+
+
+def test_token_endpoint_ignores_a_stale_bearer_token(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer no-longer-valid")
+    response = client.post(
+        "/api/auth/token/", {"username": "alice", "password": "alice-pass-123"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["token"] == Token.objects.get(user=user).key
