@@ -1,5 +1,19 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models.signals import post_migrate
 from django.utils.module_loading import autodiscover_modules
+
+
+def register_schedules(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    """Create the TTL schedule after `migrate`, once, however often migrate runs."""
+    if using != DEFAULT_DB_ALIAS:
+        return
+    from jobs.conf import jobs_settings
+    from jobs.queue import ensure_schedules
+
+    ensure_schedules(every_minutes=jobs_settings.PURGE_EVERY_MINUTES)
 
 
 class JobsConfig(AppConfig):
@@ -13,3 +27,4 @@ class JobsConfig(AppConfig):
         # Handlers live in each app's `handlers` module; web and worker
         # processes must both know every kind.
         autodiscover_modules("handlers")
+        post_migrate.connect(register_schedules, sender=self, dispatch_uid="jobs.register_schedules")

@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     # Exponential backoff between attempts after an unexpected exception.
     "RETRY_BACKOFF_BASE": 2,
     "RETRY_BACKOFF_MAX": 300,
+    # Minutes between runs of the schedule that deletes expired jobs.
+    "PURGE_EVERY_MINUTES": 5,
     # Seconds between django-q2's `retry` and the longest job timeout, below
     # which the system check complains.
     "RETRY_MARGIN": 30,

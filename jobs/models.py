@@ -100,13 +100,17 @@ class Job(models.Model):
         indexes = [
             # The API's list: a user's jobs, newest first.
             models.Index(fields=["owner", "-created_at"], name="job_owner_created_idx"),
-            # Workers, reapers and dashboards look for active jobs by age.
-            models.Index(
-                fields=["status", "created_at"],
-                name="job_active_idx",
-                condition=Q(status__in=JobStatus.active()),
-            ),
+            # The admin's default ordering and date drill-down.
+            models.Index(fields=["-created_at"], name="job_created_idx"),
+            # The status filter, and workers, reapers and dashboards that
+            # look for active jobs by age.
+            models.Index(fields=["status", "-created_at"], name="job_status_created_idx"),
             models.Index(fields=["kind", "-created_at"], name="job_kind_created_idx"),
+            models.Index(
+                fields=["idempotency_key"],
+                name="job_idempotency_key_idx",
+                condition=Q(idempotency_key__isnull=False),
+            ),
             models.Index(
                 fields=["expires_at"],
                 name="job_expires_idx",
@@ -150,3 +154,34 @@ class Job(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class JobEventType(models.TextChoices):
+    CREATED = "created", "Created"
+    CLAIMED = "claimed", "Claimed by a worker"
+    ATTEMPT_FAILED = "attempt_failed", "Attempt failed"
+    RETRIED = "retried", "Retried"
+    CANCEL_REQUESTED = "cancel_requested", "Cancel requested"
+    CANCELLED = "cancelled", "Cancelled"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class JobEvent(models.Model):
+    """One step in a job's life, kept so staff can tell what happened and who did it."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=32, choices=JobEventType.choices)
+    at = models.DateTimeField(default=timezone.now)
+    attempt = models.PositiveIntegerField(null=True, blank=True)
+    actor = models.CharField(
+        max_length=255, blank=True, help_text="api:<user>, staff:<user>, worker:<host:pid>, reaper..."
+    )
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["job", "at"], name="jobevent_job_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -10,7 +10,8 @@ import logging
 import uuid
 from datetime import datetime
 
-from django_q.models import Schedule
+from django_q.brokers import get_broker
+from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
 from jobs.registry import get_kind
@@ -46,3 +47,61 @@ def enqueue_at(job_id: uuid.UUID, kind: str, when: datetime) -> None:
         next_run=when,
     )
     logger.info("Job %s (%s) will be retried at %s", job_id, kind, when.isoformat())
+
+
+# --- Schedules and housekeeping --------------------------------------------
+
+TTL_SCHEDULE_NAME = "jobs.purge_expired"
+TTL_TASK = "jobs.maintenance.purge_expired_task"
+
+
+def ensure_schedules(*, every_minutes: int) -> bool:
+    """Create or update the TTL schedule; return True if it was created.
+
+    Runs after every ``migrate``: keyed by name, so it is never duplicated.
+    """
+    schedule = Schedule.objects.filter(name=TTL_SCHEDULE_NAME).order_by("pk").first()
+    if schedule is None:
+        Schedule.objects.create(
+            name=TTL_SCHEDULE_NAME,
+            func=TTL_TASK,
+            schedule_type=Schedule.MINUTES,
+            minutes=every_minutes,
+            repeats=-1,
+        )
+        return True
+    if (schedule.func, schedule.schedule_type, schedule.minutes) != (
+        TTL_TASK,
+        Schedule.MINUTES,
+        every_minutes,
+    ):
+        schedule.func, schedule.schedule_type, schedule.minutes = (
+            TTL_TASK,
+            Schedule.MINUTES,
+            every_minutes,
+        )
+        schedule.save(update_fields=["func", "schedule_type", "minutes"])
+    # Remove copies someone made by hand; one schedule is enough.
+    Schedule.objects.filter(name=TTL_SCHEDULE_NAME).exclude(pk=schedule.pk).delete()
+    return False
+
+
+def prune_task_records(*, older_than: datetime, batch_size: int = 1000) -> int:
+    """Delete django-q2's task records (successes and failures) stopped before ``older_than``."""
+    deleted = 0
+    while True:
+        ids = list(
+            Task.objects.filter(stopped__lt=older_than).values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return deleted
+        deleted += Task.objects.filter(pk__in=ids).delete()[0]
+
+
+def queue_depth() -> int | None:
+    """Return how many tasks wait in django-q2's broker, or None if it cannot tell."""
+    try:
+        return get_broker().queue_size()
+    except Exception:  # a broker that is down must not break a stats command
+        logger.warning("Could not read the django-q2 queue size", exc_info=True)
+        return None

@@ -24,7 +24,8 @@ from jobs import queue
 from jobs.conf import jobs_settings
 from jobs.context import JobContext
 from jobs.exceptions import JobCancelled, JobError, UnknownJobKind
-from jobs.models import Job, JobStatus
+from jobs.events import event_record
+from jobs.models import Job, JobEventType, JobStatus
 from jobs.registry import get_kind, run_abandon_hook, ttl_for
 
 logger = logging.getLogger(__name__)
@@ -76,8 +77,15 @@ def run_job(job_id: str) -> str:
         return outcome
     except JobError as exc:
         return _finish(job, JobStatus.FAILED, error=exc.as_dict())
-    except Exception:
+    except Exception as exc:
         logger.exception("Job %s (%s) raised on attempt %s", job.pk, job.kind, job.attempts)
+        event_record(
+            job_id=job.pk,
+            type=JobEventType.ATTEMPT_FAILED,
+            actor=f"worker:{job.worker}",
+            attempt=job.attempts,
+            message=f"{type(exc).__name__}: {exc}"[:2000],
+        )
         return _after_unexpected_error(job, kind.ttl, traceback.format_exc())
     return _finish(job, JobStatus.COMPLETED, result=result, ttl=kind.ttl)
 
@@ -99,7 +107,11 @@ def claim(pk: uuid.UUID) -> Job | None:
     )
     if not claimed:
         return None
-    return Job.objects.get(pk=pk)
+    job = Job.objects.get(pk=pk)
+    event_record(
+        job_id=pk, type=JobEventType.CLAIMED, actor=f"worker:{job.worker}", attempt=job.attempts
+    )
+    return job
 
 
 def backoff_delay(attempt: int) -> float:
@@ -163,6 +175,13 @@ def _finish(
         logger.warning("Job %s changed hands before attempt %s finished", job.pk, job.attempts)
         return "lost"
     logger.info("Job %s (%s) %s", job.pk, job.kind, status)
+    event_record(
+        job_id=job.pk,
+        type=status,
+        actor=f"worker:{job.worker}",
+        attempt=job.attempts,
+        message=f"{error['code']}: {error['message']}" if error else "",
+    )
     return status
 
 

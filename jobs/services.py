@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from jobs import queue
 from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState
-from jobs.models import Job, JobStatus
+from jobs.events import actor_for_user, event_record
+from jobs.models import Job, JobEventType, JobStatus
 from jobs.registry import get_kind, run_abandon_hook, ttl_for
 
 CANCELLED_ERROR = {"code": "cancelled", "message": "The job was cancelled."}
@@ -36,6 +37,7 @@ def job_submit(
     payload: Mapping[str, Any],
     owner: Any,
     idempotency_key: str | None = None,
+    actor: str | None = None,
 ) -> Submission:
     """Validate ``payload`` for ``kind``, store a pending job and enqueue it on commit.
 
@@ -62,6 +64,11 @@ def job_submit(
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
             )
+            event_record(
+                job_id=job.pk,
+                type=JobEventType.CREATED,
+                actor=actor or (actor_for_user(owner, via="user") if owner else "system"),
+            )
             transaction.on_commit(lambda: queue.enqueue(job.pk, kind), robust=True)
     except IntegrityError:
         if idempotency_key is None:
@@ -83,7 +90,7 @@ def submit(
     ).job
 
 
-def job_cancel(*, job: Job) -> Job:
+def job_cancel(*, job: Job, actor: str = "") -> Job:
     """Cancel a pending job now, or ask a processing one to stop at its next progress call.
 
     Raises ``InvalidJobState`` for a job that has already finished.
@@ -101,8 +108,11 @@ def job_cancel(*, job: Job) -> Job:
         cancel_requested=True, updated_at=now
     )
     if cancelled:
+        event_record(job_id=job.pk, type=JobEventType.CANCELLED, actor=actor)
         # It may have run before and be waiting for a retry: undo that run.
         run_abandon_hook(job.kind, job.pk, JobStatus.CANCELLED)
+    elif requested:
+        event_record(job_id=job.pk, type=JobEventType.CANCEL_REQUESTED, actor=actor)
     job.refresh_from_db()
     if not requested:
         raise InvalidJobState(

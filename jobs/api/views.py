@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from jobs.api.responses import job_accepted_response, job_response
 from jobs.api.serializers import JobSerializer
+from jobs.events import actor_for_user
 from jobs.models import Job, JobStatus
 from jobs.selectors import job_get_for_owner, job_list_for_owner
 from jobs.services import job_cancel, job_delete, job_submit
@@ -46,7 +47,9 @@ class JobCancelView(APIView):
     """Cancel a job: 200 once cancelled, 202 while a running job winds down, 409 if finished."""
 
     def post(self, request: Request, job_id: str) -> Response:
-        job = job_cancel(job=get_job_or_404(request, job_id))
+        job = job_cancel(
+            job=get_job_or_404(request, job_id), actor=actor_for_user(request.user, via="api")
+        )
         code = status.HTTP_200_OK if job.is_terminal else status.HTTP_202_ACCEPTED
         return job_response(job, request, status=code)
 

@@ -1,0 +1,217 @@
+"""The job changelist and detail page for staff. Jobs are changed by actions, never edited."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Min, Q
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from jobs.admin.actions import cancel_jobs, purge_jobs, retry_jobs
+from jobs.admin.filters import KindFilter, StuckFilter
+from jobs.admin.paginator import EstimatedCountPaginator
+from jobs.models import Job, JobEvent, JobStatus
+
+STATUS_COLOURS = {
+    JobStatus.PENDING: "#6c757d",
+    JobStatus.PROCESSING: "#0d6efd",
+    JobStatus.COMPLETED: "#198754",
+    JobStatus.FAILED: "#dc3545",
+    JobStatus.CANCELLED: "#b36b00",
+}
+
+
+def pretty_json(value: Any) -> str:
+    if value in (None, "", {}, []):
+        return "-"
+    return format_html('<pre class="jobs-json">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
+
+
+def human_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    return " ".join(part for part in parts if part) or f"{seconds} s"
+
+
+class JobEventInline(admin.TabularInline):
+    model = JobEvent
+    fields = ["at", "type", "attempt", "actor", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "Timeline"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "short_id", "kind", "owner", "status_badge", "progress_bar", "attempts_display",
+        "created_at", "duration_display",
+    ]  # fmt: skip
+    list_display_links = ["short_id"]
+    list_filter = ["status", KindFilter, StuckFilter]
+    list_select_related = ["owner"]
+    list_per_page = 50
+    date_hierarchy = "created_at"
+    search_fields = ["id"]  # see get_search_results: id, owner username/email, idempotency key
+    search_help_text = "Exact job id, owner username or e-mail, or idempotency key."
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-created_at"]
+    actions = [retry_jobs, cancel_jobs, purge_jobs]
+    inlines = [JobEventInline]
+    fieldsets = [
+        (None, {"fields": ["id", "kind", "owner", "status", "progress", "attempts_display"]}),
+        ("Input and outcome", {"fields": ["payload_pretty", "result_pretty", "error_pretty", "traceback_pre"]}),
+        ("Timing", {"fields": ["created_at", "started_at", "finished_at", "duration_display", "available_at", "expires_at"]}),
+        ("Queue", {"fields": ["idempotency_key", "cancel_requested", "worker", "task_links"]}),
+    ]  # fmt: skip
+    readonly_fields = [
+        "id", "kind", "owner", "status", "progress", "attempts_display", "payload_pretty",
+        "result_pretty", "error_pretty", "traceback_pre", "created_at", "started_at",
+        "finished_at", "duration_display", "available_at", "expires_at", "idempotency_key",
+        "cancel_requested", "worker", "task_links",
+    ]  # fmt: skip
+
+    # --- permissions: read-only, plus the actions' own permissions ------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        if obj is not None and not obj.is_terminal:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("jobs.retry_job")
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("jobs.cancel_job")
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        # Django's bulk delete ignores job status; purge_jobs is the safe one.
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- changelist -----------------------------------------------------------
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        """Match an exact id, an owner's username or e-mail, or an idempotency key, using indexes."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(pk=uuid.UUID(term)), False
+        except ValueError:
+            pass
+        owners = list(
+            get_user_model()
+            .objects.filter(Q(username__iexact=term) | Q(email__iexact=term))
+            .values_list("pk", flat=True)[:100]
+        )
+        return queryset.filter(Q(owner_id__in=owners) | Q(idempotency_key=term)), False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        return super().changelist_view(request, {**(extra_context or {}), "summary": self.summary()})
+
+    @staticmethod
+    def summary() -> dict[str, Any]:
+        """Counts per status over the last 24 hours and the oldest pending job's age."""
+        now = timezone.now()
+        counts = dict(
+            Job.objects.filter(created_at__gte=now - timedelta(hours=24))
+            .order_by()
+            .values_list("status")
+            .annotate(n=Count("pk"))
+        )
+        oldest = Job.objects.pending().order_by().aggregate(oldest=Min("created_at"))["oldest"]
+        return {
+            "counts": [(label, counts.get(value, 0), STATUS_COLOURS[value]) for value, label in JobStatus.choices],
+            "oldest_pending_age": human_duration(now - oldest) if oldest else None,
+        }
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, job: Job) -> str:
+        return str(job.pk)[:8]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, job: Job) -> str:
+        return format_html(
+            '<span style="background:{};color:#fff;padding:2px 8px;border-radius:8px">{}</span>',
+            STATUS_COLOURS.get(job.status, "#333"),
+            job.get_status_display(),
+        )
+
+    @admin.display(description="progress")
+    def progress_bar(self, job: Job) -> str:
+        return format_html(
+            '<div title="{}%  {}" style="width:100px;background:#e9ecef;border-radius:4px">'
+            '<div style="width:{}px;background:{};height:10px;border-radius:4px"></div></div>',
+            job.progress_percentage,
+            job.progress_message,
+            job.progress_percentage,
+            STATUS_COLOURS.get(job.status, "#333"),
+        )
+
+    @admin.display(description="attempts")
+    def attempts_display(self, job: Job) -> str:
+        return f"{job.attempts}/{job.max_attempts}"
+
+    @admin.display(description="duration")
+    def duration_display(self, job: Job) -> str:
+        seconds = job.duration
+        return "-" if seconds is None else f"{seconds:.1f} s"
+
+    # --- detail -----------------------------------------------------------------
+
+    @admin.display(description="progress")
+    def progress(self, job: Job) -> str:
+        return f"{job.progress_percentage}% {job.progress_message}".strip()
+
+    @admin.display(description="payload")
+    def payload_pretty(self, job: Job) -> str:
+        return pretty_json(job.payload)
+
+    @admin.display(description="result")
+    def result_pretty(self, job: Job) -> str:
+        return pretty_json(job.result)
+
+    @admin.display(description="error")
+    def error_pretty(self, job: Job) -> str:
+        return pretty_json(job.error)
+
+    @admin.display(description="traceback of the last failure")
+    def traceback_pre(self, job: Job) -> str:
+        return format_html("<pre>{}</pre>", job.traceback) if job.traceback else "-"
+
+    @admin.display(description="django-q2 task records")
+    def task_links(self, job: Job) -> str:
+        query = f"?q={job.pk}"
+        return format_html(
+            '<a href="{}">successful</a> · <a href="{}">failed</a> (task {})',
+            reverse("admin:django_q_success_changelist") + query,
+            reverse("admin:django_q_failure_changelist") + query,
+            job.task_id or "-",
+        )

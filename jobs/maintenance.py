@@ -1,0 +1,181 @@
+"""Bulk operations for staff and schedules: retry, cancel, purge, expire.
+
+Large selections are processed in batches of primary keys, each batch in its
+own short transaction, so a million-row purge never holds one huge
+transaction nor blocks inserts for long.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import queue
+from jobs.conf import jobs_settings
+from jobs.events import event_record_many
+from jobs.models import Job, JobEventType, JobQuerySet, JobStatus
+from jobs.registry import run_abandon_hook, ttl_for
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 500
+BatchCallback = Callable[[list[uuid.UUID]], None]
+
+RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass
+class BulkResult:
+    """What a bulk operation did: how many jobs changed, and how many were skipped by status."""
+
+    changed: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+def pk_batches(queryset: JobQuerySet, size: int) -> Iterator[list[uuid.UUID]]:
+    """Yield the queryset's primary keys in ascending batches (keyset pagination)."""
+    keys = queryset.order_by("pk").values_list("pk", flat=True)
+    last = None
+    while True:
+        batch = list((keys.filter(pk__gt=last) if last else keys)[:size])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]
+
+
+def _locked(ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, str]]:
+    return list(
+        Job.objects.select_for_update().filter(pk__in=ids).values_list("pk", "kind", "status")
+    )
+
+
+def jobs_retry(
+    queryset: JobQuerySet,
+    *,
+    actor: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: BatchCallback | None = None,
+) -> BulkResult:
+    """Send failed and cancelled jobs back to pending with fresh attempts, and enqueue them."""
+    result = BulkResult()
+    for ids in pk_batches(queryset, batch_size):
+        with transaction.atomic():
+            rows = _locked(ids)
+            eligible = [(pk, kind) for pk, kind, status in rows if status in RETRYABLE]
+            result.skipped.update(status for _, _, status in rows if status not in RETRYABLE)
+            if not eligible:
+                continue
+            now = timezone.now()
+            Job.objects.filter(pk__in=[pk for pk, _ in eligible]).update(
+                status=JobStatus.PENDING,
+                attempts=0,
+                result=None,
+                error=None,
+                cancel_requested=False,
+                progress_percentage=0,
+                progress_message="",
+                started_at=None,
+                finished_at=None,
+                expires_at=None,
+                available_at=None,
+                updated_at=now,
+            )
+            event_record_many(job_ids=[pk for pk, _ in eligible], type=JobEventType.RETRIED, actor=actor)
+            transaction.on_commit(lambda batch=eligible: _enqueue_all(batch), robust=True)
+            if on_batch:
+                on_batch([pk for pk, _ in eligible])
+        result.changed += len(eligible)
+    return result
+
+
+def _enqueue_all(batch: list[tuple[uuid.UUID, str]]) -> None:
+    for pk, kind in batch:
+        queue.enqueue(pk, kind)
+
+
+def jobs_cancel(
+    queryset: JobQuerySet,
+    *,
+    actor: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: BatchCallback | None = None,
+) -> BulkResult:
+    """Cancel pending jobs at once and ask processing ones to stop; finished jobs are skipped."""
+    result = BulkResult()
+    for ids in pk_batches(queryset, batch_size):
+        abandoned: list[tuple[uuid.UUID, str]] = []
+        with transaction.atomic():
+            rows = _locked(ids)
+            pending = [(pk, kind) for pk, kind, status in rows if status == JobStatus.PENDING]
+            running = [pk for pk, _, status in rows if status == JobStatus.PROCESSING]
+            result.skipped.update(s for _, _, s in rows if s in JobStatus.terminal())
+            now = timezone.now()
+            for pk, kind in pending:
+                Job.objects.filter(pk=pk).update(
+                    status=JobStatus.CANCELLED,
+                    cancel_requested=True,
+                    error={"code": "cancelled", "message": "The job was cancelled."},
+                    finished_at=now,
+                    updated_at=now,
+                    expires_at=now + ttl_for(kind),
+                )
+            Job.objects.filter(pk__in=running).update(cancel_requested=True, updated_at=now)
+            event_record_many(job_ids=[pk for pk, _ in pending], type=JobEventType.CANCELLED, actor=actor)
+            event_record_many(job_ids=running, type=JobEventType.CANCEL_REQUESTED, actor=actor)
+            changed = [pk for pk, _ in pending] + running
+            if on_batch and changed:
+                on_batch(changed)
+            abandoned = pending
+        for pk, kind in abandoned:
+            run_abandon_hook(kind, pk, JobStatus.CANCELLED)
+        result.changed += len(pending) + len(running)
+    return result
+
+
+def jobs_purge(
+    queryset: JobQuerySet,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: BatchCallback | None = None,
+) -> BulkResult:
+    """Delete finished jobs; pending and processing ones are skipped."""
+    result = BulkResult()
+    for ids in pk_batches(queryset, batch_size):
+        with transaction.atomic():
+            rows = _locked(ids)
+            doomed = [pk for pk, _, status in rows if status in JobStatus.terminal()]
+            result.skipped.update(s for _, _, s in rows if s not in JobStatus.terminal())
+            if on_batch and doomed:
+                on_batch(doomed)
+            Job.objects.filter(pk__in=doomed, status__in=JobStatus.terminal()).delete()
+        result.changed += len(doomed)
+    return result
+
+
+def jobs_purge_expired(
+    *, now: datetime | None = None, batch_size: int = 1000, on_batch: BatchCallback | None = None
+) -> int:
+    """Delete finished jobs whose time to live has passed; return how many went."""
+    expired = Job.objects.expired(now or timezone.now()).filter(status__in=JobStatus.terminal())
+    return jobs_purge(expired, batch_size=batch_size, on_batch=on_batch).changed
+
+
+def purge_expired_task() -> dict[str, int]:
+    """The scheduled TTL task: expired jobs, then django-q2 task records older than the TTL."""
+    jobs_deleted = jobs_purge_expired()
+    cutoff = timezone.now() - timedelta(seconds=jobs_settings.DEFAULT_TTL)
+    tasks_deleted = queue.prune_task_records(older_than=cutoff)
+    logger.info("TTL purge: %s expired jobs, %s django-q2 task records", jobs_deleted, tasks_deleted)
+    return {"jobs": jobs_deleted, "tasks": tasks_deleted}
