@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
-from jobs.models import Job, JobQuerySet
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs.conf import jobs_settings
+from jobs.models import Job, JobQuerySet, JobStatus
+from jobs.registry import all_kinds
 
 
 def job_get_for_owner(*, owner: Any, job_id: str) -> Job | None:
@@ -27,3 +33,15 @@ def job_list_for_owner(
     if kind:
         jobs = jobs.filter(kind=kind)
     return jobs
+
+
+def stuck_condition(now: datetime | None = None) -> Q:
+    """Processing jobs that started longer ago than their kind's timeout allows."""
+    now = now or timezone.now()
+    kinds = all_kinds()
+    late = Q()
+    for kind in kinds:
+        late |= Q(kind=kind.name, started_at__lt=now - timedelta(seconds=kind.timeout))
+    default = timedelta(seconds=jobs_settings.DEFAULT_TIMEOUT)
+    late |= ~Q(kind__in=[kind.name for kind in kinds]) & Q(started_at__lt=now - default)
+    return Q(status=JobStatus.PROCESSING) & late

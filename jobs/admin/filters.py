@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import admin
-from django.db.models import Q
-from django.utils import timezone
 
-from jobs.conf import jobs_settings
-from jobs.models import JobStatus
 from jobs.registry import all_kinds
+from jobs.selectors import stuck_condition
 
 
 class KindFilter(admin.SimpleListFilter):
@@ -26,18 +21,6 @@ class KindFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(kind=self.value())
         return queryset
-
-
-def stuck_condition(now=None) -> Q:
-    """Processing jobs that started longer ago than their kind's timeout allows."""
-    now = now or timezone.now()
-    kinds = all_kinds()
-    late = Q()
-    for kind in kinds:
-        late |= Q(kind=kind.name, started_at__lt=now - timedelta(seconds=kind.timeout))
-    default = timedelta(seconds=jobs_settings.DEFAULT_TIMEOUT)
-    late |= ~Q(kind__in=[kind.name for kind in kinds]) & Q(started_at__lt=now - default)
-    return Q(status=JobStatus.PROCESSING) & late
 
 
 class StuckFilter(admin.SimpleListFilter):

@@ -1,0 +1,42 @@
+"""Send failed (or cancelled) jobs back to the queue with fresh attempts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db.models import Count
+from django.utils import timezone
+
+from jobs.cli import duration, positive_int
+from jobs.maintenance import RETRYABLE, jobs_retry
+from jobs.models import Job, JobStatus
+
+
+class Command(BaseCommand):
+    help = "Retry failed jobs (or cancelled ones with --status cancelled)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--status", choices=[status.value for status in RETRYABLE], default=JobStatus.FAILED)
+        parser.add_argument("--kind", help="only jobs of this kind, e.g. purchases.execute")
+        parser.add_argument("--since", type=duration, help="only jobs that finished within this, e.g. 2h")
+        parser.add_argument("--dry-run", action="store_true", help="print what would be retried; change nothing")
+        parser.add_argument("--batch-size", type=positive_int, default=500, help="jobs per transaction")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        jobs = Job.objects.filter(status=options["status"])
+        if options["kind"]:
+            jobs = jobs.filter(kind=options["kind"])
+        if options["since"] is not None:
+            jobs = jobs.filter(finished_at__gte=timezone.now() - options["since"])
+
+        if options["dry_run"]:
+            rows = sorted(jobs.order_by().values_list("kind").annotate(n=Count("pk")))
+            for kind, count in rows:
+                self.stdout.write(f"  {count:>8}  {kind}")
+            total = sum(count for _, count in rows)
+            self.stdout.write(f"Dry run: {total} {options['status']} jobs would be retried. Nothing was changed.")
+            return
+
+        result = jobs_retry(jobs, actor="command:retry_jobs", batch_size=options["batch_size"])
+        self.stdout.write(self.style.SUCCESS(f"Retried {result.changed} {options['status']} jobs."))
