@@ -22,6 +22,7 @@ from jobs.conf import jobs_settings
 from jobs.events import event_record_many
 from jobs.models import Job, JobEventType, JobQuerySet, JobStatus
 from jobs.registry import run_abandon_hook, ttl_for
+from jobs.services import CANCELLED_ERROR
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +123,11 @@ def jobs_cancel(
             running = [pk for pk, _, status in rows if status == JobStatus.PROCESSING]
             result.skipped.update(s for _, _, s in rows if s in JobStatus.terminal())
             now = timezone.now()
-            for pk, kind in pending:
-                Job.objects.filter(pk=pk).update(
+            for kind in {kind for _, kind in pending}:
+                Job.objects.filter(pk__in=[pk for pk, k in pending if k == kind]).update(
                     status=JobStatus.CANCELLED,
                     cancel_requested=True,
-                    error={"code": "cancelled", "message": "The job was cancelled."},
+                    error=CANCELLED_ERROR,
                     finished_at=now,
                     updated_at=now,
                     expires_at=now + ttl_for(kind),
