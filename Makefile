@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test install browser clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -35,8 +35,23 @@ run: $(STAMP) var/secret_key
 	echo "" && \
 	exec $(PY) manage.py serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The end-to-end test drives Debian's Chromium (never a downloaded browser).
+# Installed when missing and we can (root with apt-get); otherwise that test skips.
+CHROMIUM := /usr/bin/chromium
+
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the end-to-end test (apt-get)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+			echo "Note: could not install chromium; the end-to-end test will be skipped."; \
+	else \
+		echo "Note: $(CHROMIUM) is missing (install it with: apt-get install chromium);" \
+			"the end-to-end test will be skipped."; \
+	fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
