@@ -58,6 +58,11 @@ class JobEventInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The timeline is part of the job: whoever may see the job sees it,
+        # without a separate permission on the event model.
+        return request.user.has_perm("jobs.view_job") or request.user.has_perm("jobs.change_job")
+
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
