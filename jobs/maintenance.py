@@ -102,8 +102,13 @@ def jobs_retry(
 
 
 def _enqueue_all(batch: list[tuple[uuid.UUID, str]]) -> None:
+    # One send failing (broker hiccup, kind no longer registered) must not
+    # keep the rest of the batch from being sent.
     for pk, kind in batch:
-        queue.enqueue(pk, kind)
+        try:
+            queue.enqueue(pk, kind)
+        except Exception:
+            logger.exception("Could not enqueue retried job %s (%s)", pk, kind)
 
 
 def jobs_cancel(

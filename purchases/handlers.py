@@ -13,6 +13,7 @@ from purchases.services import (
     order_confirm,
     order_for_job,
     order_release,
+    order_rereserve,
     order_reserve,
     order_result,
 )
@@ -25,7 +26,7 @@ def abandon_purchase(job_id: uuid.UUID, status: str) -> None:
     order = order_for_job(job_id=job_id)
     if order is None or order.status != OrderStatus.RESERVED:
         return
-    payments.refund(idempotency_key=str(job_id))
+    payments.refund(idempotency_key=order.payment_key)
     order_release(order=order, reason=status)
 
 
@@ -50,9 +51,10 @@ def execute_purchase(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]
     if order.status == OrderStatus.PAID:
         return order_result(order)
     if order.status == OrderStatus.RELEASED:
-        if order.failure_code == DECLINED[0]:
-            raise JobError(*DECLINED)
-        raise JobError(order.failure_code or "order_released", "This order was not completed.")
+        # An earlier run gave the stock back (declined, cancelled, failed)
+        # and the job was retried: reserve again and make a new payment.
+        ctx.progress(10, "Reserving stock again")
+        order = order_rereserve(order=order)
 
     ctx.progress(40, "Charging the payment")
     try:
@@ -60,7 +62,7 @@ def execute_purchase(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]
             amount=order.total,
             currency=order.currency,
             token=payload.get("payment_token", ""),
-            idempotency_key=str(ctx.job_id),
+            idempotency_key=order.payment_key,
         )
     except payments.PaymentDeclined:
         order_release(order=order, reason=DECLINED[0])

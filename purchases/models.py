@@ -54,6 +54,9 @@ class Order(models.Model):
     total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(max_length=3)
     payment_reference = models.CharField(max_length=64, blank=True)
+    # Bumped each time a released order is reserved again (a retried job),
+    # so the new payment attempt gets its own idempotency key.
+    payment_attempt = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -63,6 +66,11 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.pk} ({self.status})"
+
+    @property
+    def payment_key(self) -> str:
+        """The payment provider's idempotency key for this order's current attempt."""
+        return f"{self.job_id}:{self.payment_attempt}"
 
 
 class OrderLine(models.Model):

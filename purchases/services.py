@@ -65,6 +65,31 @@ def order_reserve(*, job_id: uuid.UUID, owner_id: Any, goods: list[dict[str, int
     return order
 
 
+def order_rereserve(*, order: Order) -> Order:
+    """Take the stock again for a released order (its job was retried).
+
+    Raises ``JobError("insufficient_stock")`` with nothing changed when short.
+    """
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != OrderStatus.RELEASED:
+            return locked
+        lines = list(locked.lines.all())
+        wanted = {line.product_id: line.quantity for line in lines}
+        products = list(Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
+        short = [p for p in products if p.stock < wanted[p.pk]]
+        if short:
+            detail = ", ".join(f"{p.name}: {p.stock} left" for p in short)
+            raise JobError("insufficient_stock", f"Not enough stock ({detail}).")
+        for product in products:
+            Product.objects.filter(pk=product.pk).update(stock=F("stock") - wanted[product.pk])
+        locked.status = OrderStatus.RESERVED
+        locked.failure_code = ""
+        locked.payment_attempt += 1
+        locked.save(update_fields=["status", "failure_code", "payment_attempt", "updated_at"])
+    return locked
+
+
 def order_confirm(*, order: Order, charge: PaymentCharge) -> Order:
     """Mark a reserved order paid by ``charge``."""
     with transaction.atomic():

@@ -43,7 +43,7 @@ def test_a_purchase_makes_one_paid_order_at_frozen_prices(user, make_product):
     assert (order.job_id, order.owner, order.status) == (job.pk, user, OrderStatus.PAID)
     assert order.total == Decimal("22.00")
     charge = PaymentCharge.objects.get()
-    assert (charge.idempotency_key, charge.amount) == (str(job.pk), Decimal("22.00"))
+    assert (charge.idempotency_key, charge.amount) == (f"{job.pk}:1", Decimal("22.00"))
     assert order.payment_reference == charge.reference
     assert (stock(pen), stock(ink)) == (6, 0)
 
@@ -216,7 +216,7 @@ def test_a_cancel_after_the_charge_is_too_late(user, make_product, monkeypatch):
 
     def charge_then_get_cancelled(**kwargs):
         charge = real_charge(**kwargs)
-        job_cancel(job=Job.objects.get(pk=kwargs["idempotency_key"]))
+        job_cancel(job=Job.objects.get(pk=kwargs["idempotency_key"].split(":")[0]))
         return charge
 
     monkeypatch.setattr(payments, "charge", charge_then_get_cancelled)
@@ -242,3 +242,21 @@ def test_cancelling_a_purchase_waiting_for_its_retry_releases_the_stock(
     assert Job.objects.get(pk=job.pk).status == JobStatus.CANCELLED
     assert stock(product) == 5
     assert Order.objects.get(job_id=job.pk).status == OrderStatus.RELEASED
+
+
+def test_a_retried_purchase_reserves_again_and_pays_with_a_new_key(user, make_product):
+    product = make_product(stock=5)
+    job = submit_purchase(user, [(product, 2)], payment_token="tok_decline")
+    assert run_job(str(job.pk)) == JobStatus.FAILED
+    assert stock(product) == 5
+
+    from jobs.maintenance import jobs_retry
+
+    Job.objects.filter(pk=job.pk).update(payload={**job.payload, "payment_token": "tok_visa"})
+    assert jobs_retry(Job.objects.filter(pk=job.pk), actor="test").changed == 1
+    assert run_job(str(job.pk)) == JobStatus.COMPLETED
+
+    order = Order.objects.get(job_id=job.pk)
+    assert (order.status, order.payment_attempt) == (OrderStatus.PAID, 2)
+    assert PaymentCharge.objects.get().idempotency_key == f"{job.pk}:2"
+    assert stock(product) == 3
