@@ -57,6 +57,8 @@ class Job(models.Model):
         null=True,
         blank=True,
         related_name="jobs",
+        # job_owner_created_idx covers lookups by owner.
+        db_index=False,
         help_text="Who submitted the job; empty for system jobs.",
     )
     status = models.CharField(

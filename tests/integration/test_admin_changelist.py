@@ -239,3 +239,18 @@ def test_detail_page_shows_the_last_traceback_and_links_to_django_q(admin_client
     assert f'href="/admin/django_q/failure/?q={job.pk}"' in page
     assert admin_client.get(f"/admin/django_q/success/?q={job.pk}").status_code == 200
     assert admin_client.get(f"/admin/django_q/failure/?q={job.pk}").status_code == 200
+
+
+def test_date_drill_down_never_sorts_the_whole_table(admin_client, user):
+    now = timezone.now()
+    for days in (0, 40, 400):
+        Job.objects.create(kind="tests.noop", owner=user, created_at=now - timedelta(days=days))
+    for url in ("/admin/jobs/job/", f"/admin/jobs/job/?created_at__year={now.year}"):
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(url)
+        assert response.status_code == 200
+        sql = " ".join(query["sql"] for query in queries).upper()
+        assert "DISTINCT DATE_TRUNC" not in sql and "DJANGO_DATETIME_TRUNC" not in sql
+    years = admin_client.get("/admin/jobs/job/").content.decode()
+    assert f"created_at__year={now.year}" in years
+    assert f"created_at__year={(now - timedelta(days=400)).year}" in years
