@@ -19,11 +19,12 @@ def check_cluster_settings(app_configs: Any = None, **kwargs: Any) -> list[Error
     retry = cluster.get("retry", 60)
     margin = jobs_settings.RETRY_MARGIN
     for kind in all_kinds():
-        if retry <= kind.timeout + margin:
+        if retry <= kind.queue_timeout + margin:
             errors.append(
                 Error(
                     f"Q_CLUSTER['retry'] ({retry}s) is not larger than the timeout of job kind "
-                    f"{kind.name!r} ({kind.timeout}s) plus a {margin}s margin.",
+                    f"{kind.name!r} ({kind.queue_timeout}s with the kill margin) plus a "
+                    f"{margin}s margin.",
                     hint="Raise Q_CLUSTER['retry'], or lower the kind's timeout: otherwise "
                     "django-q2 delivers a task again while it still runs.",
                     id="jobs.E001",

@@ -22,6 +22,17 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF_MAX": 300,
     # Minutes between runs of the schedule that deletes expired jobs.
     "PURGE_EVERY_MINUTES": 5,
+    # A processing job holds a lease of its timeout plus this grace period,
+    # renewed at each progress report; past it, the reaper takes over.
+    "LEASE_GRACE": 30,
+    # django-q2 kills a task this many seconds after the job's own timeout,
+    # so the runner can first end the job cleanly as "timeout".
+    "KILL_MARGIN": 10,
+    # Seconds between reaper runs (django-q2's scheduler looks every ~30 s).
+    "REAPER_INTERVAL": 30,
+    # A pending job whose queue message is this old is sent again: the
+    # message may have been lost (broker restart, crash before enqueue).
+    "LOST_AFTER": 300,
     # Seconds between django-q2's `retry` and the longest job timeout, below
     # which the system check complains.
     "RETRY_MARGIN": 30,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -26,12 +27,14 @@ class JobContext:
         owner_id: Any,
         attempt: int,
         max_attempts: int,
+        lease: timedelta | None = None,
     ) -> None:
         self.job_id = job_id
         self.kind = kind
         self.owner_id = owner_id
         self.attempt = attempt
         self.max_attempts = max_attempts
+        self.lease = lease
 
     @property
     def is_last_attempt(self) -> bool:
@@ -50,11 +53,16 @@ class JobContext:
         rows = Job.objects.filter(pk=self.job_id, status=JobStatus.PROCESSING)
         if cancellable:
             rows = rows.filter(cancel_requested=False)
-        updated = rows.update(
-            progress_percentage=percentage,
-            progress_message=message[:255],
-            updated_at=timezone.now(),
-        )
+        now = timezone.now()
+        fields: dict[str, Any] = {
+            "progress_percentage": percentage,
+            "progress_message": message[:255],
+            "updated_at": now,
+        }
+        if self.lease is not None:
+            # Reporting progress proves the worker is alive: renew the lease.
+            fields["lease_expires_at"] = now + self.lease
+        updated = rows.update(**fields)
         if not updated and cancellable and self.cancel_requested():
             raise JobCancelled()
 

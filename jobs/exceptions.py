@@ -39,6 +39,12 @@ class JobCancelled(JobsException):
     code = "cancelled"
 
 
+class JobTimeout(JobsException):
+    """The job ran longer than its kind's timeout."""
+
+    code = "timeout"
+
+
 class UnknownJobKind(JobsException, LookupError):
     """No job handler is registered under this kind."""
 

@@ -91,6 +91,14 @@ class Job(models.Model):
     available_at = models.DateTimeField(
         null=True, blank=True, help_text="A retried job is not run before this time."
     )
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a queue message was last sent (or is due) for it."
+    )
+    lease_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A processing job whose lease ran out lost its worker; the reaper recovers it.",
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -14,6 +14,8 @@ from django_q.brokers import get_broker
 from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
+from django.utils import timezone
+
 from jobs.registry import get_kind
 
 logger = logging.getLogger(__name__)
@@ -25,18 +27,18 @@ def enqueue(job_id: uuid.UUID, kind: str) -> str:
     """Send the job to the django-q2 cluster now; return the task id."""
     from jobs.models import Job
 
-    timeout = get_kind(kind).timeout
+    timeout = get_kind(kind).queue_timeout
     task_id = async_task(
         RUNNER, str(job_id), task_name=f"{kind}:{job_id}", group=kind, timeout=timeout
     )
-    Job.objects.filter(pk=job_id).update(task_id=task_id or "")
+    Job.objects.filter(pk=job_id).update(task_id=task_id or "", enqueued_at=timezone.now())
     logger.info("Enqueued job %s (%s) as task %s", job_id, kind, task_id)
     return task_id
 
 
 def enqueue_at(job_id: uuid.UUID, kind: str, when: datetime) -> None:
     """Send the job to the cluster at ``when`` (django-q2's scheduler checks every ~30 s)."""
-    timeout = get_kind(kind).timeout
+    timeout = get_kind(kind).queue_timeout
     Schedule.objects.create(
         name=f"job-retry:{job_id}:{when.timestamp():.0f}"[:100],
         func=RUNNER,
@@ -53,37 +55,41 @@ def enqueue_at(job_id: uuid.UUID, kind: str, when: datetime) -> None:
 
 TTL_SCHEDULE_NAME = "jobs.purge_expired"
 TTL_TASK = "jobs.maintenance.purge_expired_task"
+REAPER_SCHEDULE_NAME = "jobs.reap"
+REAPER_TASK = "jobs.recovery.reap_task"
 
 
 def ensure_schedules(*, every_minutes: int) -> bool:
-    """Create or update the TTL schedule; return True if it was created.
+    """Create or repair the TTL and reaper schedules; return True if the TTL one was created.
 
-    Runs after every ``migrate``: keyed by name, so it is never duplicated.
+    Runs after every ``migrate``: keyed by name, so they are never duplicated.
     """
-    schedule = Schedule.objects.filter(name=TTL_SCHEDULE_NAME).order_by("pk").first()
+    created = ensure_schedule(TTL_SCHEDULE_NAME, TTL_TASK, every_minutes)
+    # django-q2 schedules have a one-minute resolution; the reaper moves its
+    # own next run closer (see reschedule_reaper).
+    ensure_schedule(REAPER_SCHEDULE_NAME, REAPER_TASK, 1)
+    return created
+
+
+def ensure_schedule(name: str, func: str, minutes: int) -> bool:
+    """Make exactly one schedule ``name`` run ``func`` every ``minutes``; True if created."""
+    schedule = Schedule.objects.filter(name=name).order_by("pk").first()
     if schedule is None:
         Schedule.objects.create(
-            name=TTL_SCHEDULE_NAME,
-            func=TTL_TASK,
-            schedule_type=Schedule.MINUTES,
-            minutes=every_minutes,
-            repeats=-1,
+            name=name, func=func, schedule_type=Schedule.MINUTES, minutes=minutes, repeats=-1
         )
         return True
-    if (schedule.func, schedule.schedule_type, schedule.minutes) != (
-        TTL_TASK,
-        Schedule.MINUTES,
-        every_minutes,
-    ):
-        schedule.func, schedule.schedule_type, schedule.minutes = (
-            TTL_TASK,
-            Schedule.MINUTES,
-            every_minutes,
-        )
+    if (schedule.func, schedule.schedule_type, schedule.minutes) != (func, Schedule.MINUTES, minutes):
+        schedule.func, schedule.schedule_type, schedule.minutes = func, Schedule.MINUTES, minutes
         schedule.save(update_fields=["func", "schedule_type", "minutes"])
     # Remove copies someone made by hand; one schedule is enough.
-    Schedule.objects.filter(name=TTL_SCHEDULE_NAME).exclude(pk=schedule.pk).delete()
+    Schedule.objects.filter(name=name).exclude(pk=schedule.pk).delete()
     return False
+
+
+def reschedule_reaper(when: datetime) -> None:
+    """Bring the reaper's next run forward to ``when``."""
+    Schedule.objects.filter(name=REAPER_SCHEDULE_NAME, next_run__gt=when).update(next_run=when)
 
 
 def prune_task_records(*, older_than: datetime, batch_size: int = 1000) -> int:

@@ -43,6 +43,16 @@ class JobKind:
         return self.timeout_seconds or jobs_settings.DEFAULT_TIMEOUT
 
     @property
+    def lease(self) -> timedelta:
+        """How long a worker holds a processing job without reporting progress."""
+        return timedelta(seconds=self.timeout + jobs_settings.LEASE_GRACE)
+
+    @property
+    def queue_timeout(self) -> int:
+        """Seconds after which django-q2 kills the worker: the job's timeout plus a margin."""
+        return self.timeout + jobs_settings.KILL_MARGIN
+
+    @property
     def max_attempts(self) -> int:
         """How many times the job may run before it fails for good."""
         return self.max_attempts_value or jobs_settings.DEFAULT_MAX_ATTEMPTS

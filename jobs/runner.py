@@ -10,9 +10,13 @@ import json
 import logging
 import os
 import random
+import signal
 import socket
+import threading
 import traceback
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -23,9 +27,10 @@ from django.utils import timezone
 from jobs import queue
 from jobs.conf import jobs_settings
 from jobs.context import JobContext
-from jobs.exceptions import JobCancelled, JobError, UnknownJobKind
+from jobs.exceptions import JobCancelled, JobError, JobTimeout, UnknownJobKind
 from jobs.events import event_record
 from jobs.models import Job, JobEventType, JobStatus
+from jobs.recovery import fail_exhausted, lease_expired
 from jobs.registry import get_kind, run_abandon_hook, ttl_for
 
 logger = logging.getLogger(__name__)
@@ -52,6 +57,11 @@ def run_job(job_id: str) -> str:
 
     job = claim(pk)
     if job is None:
+        # django-q2 re-delivers the task of a worker that died, but counts
+        # only attempts whose result it saved: the job's own cap ends a
+        # job that kills its worker every time.
+        if fail_exhausted(pk, actor=f"worker:{worker_name()}"):
+            return JobStatus.FAILED
         logger.info("Job %s was not claimable (done, cancelled, or claimed elsewhere)", pk)
         return "skipped"
 
@@ -67,9 +77,16 @@ def run_job(job_id: str) -> str:
         owner_id=job.owner_id,
         attempt=job.attempts,
         max_attempts=job.max_attempts,
+        lease=kind.lease,
     )
     try:
-        result = _json_safe(kind.handler(ctx, job.payload))
+        with time_limit(kind.timeout):
+            result = _json_safe(kind.handler(ctx, job.payload))
+    except JobTimeout as exc:
+        outcome = _finish(job, JobStatus.FAILED, error={"code": exc.code, "message": exc.message}, ttl=kind.ttl)
+        if outcome == JobStatus.FAILED:
+            run_abandon_hook(job.kind, job.pk, outcome)
+        return outcome
     except JobCancelled as exc:
         outcome = _finish(job, JobStatus.CANCELLED, error={"code": exc.code, "message": exc.message})
         if outcome == JobStatus.CANCELLED:
@@ -91,17 +108,32 @@ def run_job(job_id: str) -> str:
 
 
 def claim(pk: uuid.UUID) -> Job | None:
-    """Move a runnable pending job to processing; return it, or None if not ours to run."""
+    """Take a runnable job for this worker; return it, or None if it is not ours to run.
+
+    Runnable: pending and due, or processing with an expired lease (its
+    worker died), with attempts left. One conditional UPDATE decides.
+    """
+    kind_name = Job.objects.filter(pk=pk).values_list("kind", flat=True).first()
+    if kind_name is None:
+        return None
+    try:
+        lease = get_kind(kind_name).lease
+    except UnknownJobKind:
+        lease = timedelta(seconds=jobs_settings.DEFAULT_TIMEOUT + jobs_settings.LEASE_GRACE)
     now = timezone.now()
+    due = Q(status=JobStatus.PENDING, cancel_requested=False) & (
+        Q(available_at__isnull=True) | Q(available_at__lte=now)
+    )
     claimed = (
-        Job.objects.filter(pk=pk, status=JobStatus.PENDING, cancel_requested=False)
-        .filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
+        Job.objects.filter(pk=pk)
+        .filter(due | lease_expired(now))
         .filter(attempts__lt=F("max_attempts"))
         .update(
             status=JobStatus.PROCESSING,
             attempts=F("attempts") + 1,
             started_at=now,
             updated_at=now,
+            lease_expires_at=now + lease,
             worker=worker_name()[:255],
         )
     )
@@ -136,6 +168,8 @@ def _after_unexpected_error(job: Job, ttl: timedelta, tb: str) -> str:
         status=JobStatus.PENDING,
         traceback=tb,
         available_at=available_at,
+        enqueued_at=available_at,
+        lease_expires_at=None,
         updated_at=now,
         progress_message=f"Attempt {job.attempts} of {job.max_attempts} failed; retrying"[:255],
     )
@@ -164,6 +198,7 @@ def _finish(
         "finished_at": now,
         "updated_at": now,
         "expires_at": now + ttl,
+        "lease_expires_at": None,
     }
     if status == JobStatus.COMPLETED:
         fields["progress_percentage"] = 100
@@ -187,6 +222,29 @@ def _finish(
 
 def _still_ours(job: Job):
     return Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING, attempts=job.attempts)
+
+
+@contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """Raise ``JobTimeout`` in the handler after ``seconds``, before django-q2 kills the worker.
+
+    Needs SIGALRM, so only in a process's main thread (django-q2 workers are
+    processes); elsewhere, such as a test's threads, the limit is not enforced.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise JobTimeout(f"The job ran longer than its {seconds} s limit.")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _json_safe(value: Any) -> Any:

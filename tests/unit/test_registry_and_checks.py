@@ -127,11 +127,12 @@ def test_a_retry_not_above_the_longest_timeout_is_an_error():
 
 def test_a_retry_within_the_margin_is_an_error(scratch_registry):
     job("tests.scratch", timeout=300)(first)
-    cluster = {**settings.Q_CLUSTER, "retry": 330}
+    # 300 s timeout + 10 s kill margin + 30 s margin.
+    cluster = {**settings.Q_CLUSTER, "retry": 340}
     with override_settings(Q_CLUSTER=cluster):
         errors = check_cluster_settings()
     assert [e.id for e in errors if "'tests.scratch'" in e.msg] == ["jobs.E001"]
-    with override_settings(Q_CLUSTER={**cluster, "retry": 331}):
+    with override_settings(Q_CLUSTER={**cluster, "retry": 341}):
         assert check_cluster_settings() == []
 
 
