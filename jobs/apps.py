@@ -1,3 +1,4 @@
+from importlib import import_module
 from typing import Any
 
 from django.apps import AppConfig
@@ -27,4 +28,8 @@ class JobsConfig(AppConfig):
         # Handlers live in each app's `handlers` module; web and worker
         # processes must both know every kind.
         autodiscover_modules("handlers")
+        from jobs.conf import jobs_settings
+
+        for module in jobs_settings.HANDLER_MODULES:
+            import_module(module)
         post_migrate.connect(register_schedules, sender=self, dispatch_uid="jobs.register_schedules")

@@ -11,6 +11,9 @@ from typing import Any
 from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
+    # Modules to import at start-up for their @job handlers, besides each
+    # installed app's `handlers` module.
+    "HANDLER_MODULES": [],
     # Seconds a polling client is told to wait (Retry-After header).
     "RETRY_AFTER": 1,
     # Per-kind defaults; @job(timeout=..., max_attempts=..., ttl=...) overrides.

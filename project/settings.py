@@ -194,7 +194,10 @@ else:
 
 # The jobs engine's defaults are in jobs/conf.py; override them here, e.g.
 # JOBS = {"DEFAULT_TTL": 3 * 24 * 3600}.
-JOBS: dict = {}
+JOBS: dict = {
+    # Extra modules with @job handlers (the tests' fault-injection kinds).
+    "HANDLER_MODULES": env_list("JOBS_HANDLER_MODULES", ""),
+}
 
 # Defaults in purchases/conf.py.
 PURCHASES = {
