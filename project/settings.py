@@ -198,10 +198,19 @@ JOBS: dict = {
     # Extra modules with @job handlers (the tests' fault-injection kinds).
     "HANDLER_MODULES": env_list("JOBS_HANDLER_MODULES", ""),
 }
+# Timing knobs, from the environment when set (tests shorten them).
+for _name in (
+    "DEFAULT_TIMEOUT", "LEASE_GRACE", "KILL_MARGIN", "REAPER_INTERVAL", "LOST_AFTER",
+    "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DEFAULT_TTL", "PURGE_EVERY_MINUTES",
+):  # fmt: skip
+    if os.environ.get(f"JOBS_{_name}"):
+        JOBS[_name] = int(os.environ[f"JOBS_{_name}"])
 
 # Defaults in purchases/conf.py.
 PURCHASES = {
     "PAYMENT_DELAY": float(os.environ.get("PURCHASES_PAYMENT_DELAY", "2.0")),
+    # Read when the handler is registered, at start-up.
+    "TIMEOUT": int(os.environ.get("PURCHASES_TIMEOUT", "120")),
 }
 
 LOGGING = {

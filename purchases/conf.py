@@ -9,6 +9,8 @@ from django.conf import settings
 DEFAULTS: dict[str, Any] = {
     # Seconds the simulated payment provider takes to answer.
     "PAYMENT_DELAY": 2.0,
+    # Seconds a purchase job may run (read once, when its handler is registered).
+    "TIMEOUT": 120,
     "CURRENCY": "EUR",
     # Input limits: beyond these a purchase is rejected with 400.
     "MAX_QUANTITY": 1000,

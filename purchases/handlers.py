@@ -7,6 +7,7 @@ from typing import Any
 
 from jobs import JobContext, JobError, job
 from purchases import payments
+from purchases.conf import purchases_setting
 from purchases.models import OrderStatus
 from purchases.serializers import PurchaseSerializer
 from purchases.services import (
@@ -33,7 +34,7 @@ def abandon_purchase(job_id: uuid.UUID, status: str) -> None:
 @job(
     "purchases.execute",
     input=PurchaseSerializer,
-    timeout=120,
+    timeout=purchases_setting("TIMEOUT"),
     max_attempts=3,
     on_abandon=abandon_purchase,
 )
