@@ -159,12 +159,31 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["jobs.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",
+    # Generous per-user limits: polling and submitting answer 429 with
+    # Retry-After beyond them.
+    "DEFAULT_THROTTLE_RATES": {
+        "jobs.poll": os.environ.get("API_THROTTLE_POLL", "1200/min"),
+        "jobs.submit": os.environ.get("API_THROTTLE_SUBMIT", "120/min"),
+    },
 }
+# Request bodies over this many bytes get 413; JSON nested deeper than this, 400.
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
+API_MAX_JSON_DEPTH = 20
+
+# Throttle counters live in the cache: per process by default, shared
+# between processes when Redis is configured.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
+    }
 
 # --- django-q2 ------------------------------------------------------------
 # django-q2 reads Q_CLUSTER once, at import: override_settings cannot change

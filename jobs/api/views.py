@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from jobs.api.responses import job_accepted_response, job_response
 from jobs.api.serializers import JobSerializer
+from jobs.api.throttling import JobsRateThrottle
 from jobs.events import actor_for_user
 from jobs.models import Job, JobStatus
 from jobs.selectors import job_get_for_owner, job_list_for_owner
@@ -34,6 +35,9 @@ def get_job_or_404(request: Request, job_id: str) -> Job:
 
 class JobDetailView(APIView):
     """``GET`` a job document (ETag, 304, Retry-After); ``DELETE`` a finished job."""
+
+    throttle_classes = [JobsRateThrottle]
+    throttle_scope = "jobs.poll"
 
     def get(self, request: Request, job_id: str) -> Response:
         return job_response(get_job_or_404(request, job_id), request)
@@ -99,6 +103,8 @@ class JobSubmitView(APIView):
     """
 
     kind: ClassVar[str]
+    throttle_classes = [JobsRateThrottle]
+    throttle_scope = "jobs.submit"
 
     def post(self, request: Request) -> Response:
         submission = job_submit(
