@@ -7,3 +7,4 @@ class BearerTokenAuthentication(TokenAuthentication):
     """DRF's token authentication with the standard ``Bearer`` keyword."""
 
     keyword = "Bearer"
+

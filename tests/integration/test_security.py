@@ -123,3 +123,9 @@ def test_view_only_staff_can_neither_resubmit_failures_nor_edit_schedules(client
 def test_superusers_still_see_django_q_pages(admin_client):
     assert admin_client.get("/admin/django_q/failure/").status_code == 200
     assert admin_client.get("/admin/django_q/schedule/").status_code == 200
+
+
+def test_the_login_endpoint_survives_deeply_nested_json(client):
+    response = client.generic("POST", "/api/auth/token/", "[" * 50_000, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested" in response.json()["detail"]
