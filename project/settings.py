@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "jobs",
     "purchases",
@@ -164,6 +166,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Generous per-user limits: polling and submitting answer 429 with
     # Retry-After beyond them.
     "DEFAULT_THROTTLE_RATES": {
@@ -171,6 +174,40 @@ REST_FRAMEWORK = {
         "jobs.submit": os.environ.get("API_THROTTLE_SUBMIT", "120/min"),
     },
 }
+# OpenAPI 3 at /api/schema/ and Swagger UI at /api/docs/, both public (they
+# describe the API, not anyone's data); Swagger UI's files are served from
+# the sidecar package, not a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Jobs API",
+    "DESCRIPTION": (
+        "Long-running operations as jobs. A submission (such as `POST /api/purchases/`) answers "
+        "`202 Accepted` with a job document and its `Location`; poll that URL, honouring "
+        "`Retry-After` and sending `If-None-Match`, until `status` is `completed` (read `result`), "
+        "`failed` or `cancelled` (read `error`). Authenticate with `Authorization: Bearer <token>` "
+        "(from `POST /api/auth/token/`) or a Django session plus CSRF token. Errors are JSON: "
+        "`{\"detail\", \"code\"}` or field errors."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.models.JobStatus",
+        "OrderStatusEnum": "purchases.models.OrderStatus",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": True},
+    "TAGS": [
+        {"name": "shop", "description": "Products, orders, and purchases submitted as jobs."},
+        {"name": "jobs", "description": "Poll, list, cancel and delete your jobs."},
+        {"name": "auth", "description": "API tokens."},
+    ],
+}
+
 # Request bodies over this many bytes get 413; JSON nested deeper than this, 400.
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
 API_MAX_JSON_DEPTH = 20

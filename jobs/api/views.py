@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
@@ -14,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs.api import schema as docs
 from jobs.api.responses import job_accepted_response, job_response
 from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
@@ -39,9 +41,49 @@ class JobDetailView(APIView):
     throttle_classes = [JobsRateThrottle]
     throttle_scope = "jobs.poll"
 
+    @extend_schema(
+        tags=["jobs"],
+        operation_id="jobs_retrieve",
+        summary="Get a job (poll it)",
+        description="The job document. Poll until `status` is final, waiting `Retry-After` seconds "
+        "between polls; send `If-None-Match` with the last `ETag` to get `304` while nothing changed.",
+        parameters=[
+            docs.JOB_ID,
+            docs.IF_NONE_MATCH,
+            *docs.job_document_headers([200], etag_on_304=True),
+            docs.RETRY_AFTER_ON_429,
+            docs.WWW_AUTHENTICATE_ON_401,
+        ],
+        responses={
+            200: docs.job_response("The job document.", *docs.POLL_EXAMPLES),
+            304: OpenApiResponse(
+                description="Not modified: the job is as in your `If-None-Match`. No body."
+            ),
+            401: docs.UNAUTHORIZED,
+            404: docs.JOB_NOT_FOUND,
+            429: docs.THROTTLED,
+        },
+    )
     def get(self, request: Request, job_id: str) -> Response:
         return job_response(get_job_or_404(request, job_id), request)
 
+    @extend_schema(
+        tags=["jobs"],
+        operation_id="jobs_destroy",
+        summary="Delete a finished job",
+        description="Only completed, failed and cancelled jobs can be deleted; cancel an active job first.",
+        parameters=[docs.JOB_ID, docs.RETRY_AFTER_ON_429, docs.WWW_AUTHENTICATE_ON_401],
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            401: docs.UNAUTHORIZED,
+            403: docs.FORBIDDEN_CSRF,
+            404: docs.JOB_NOT_FOUND,
+            409: docs.error_response(
+                "The job is still pending or processing (`job_not_finished`).",
+            ),
+            429: docs.THROTTLED,
+        },
+    )
     def delete(self, request: Request, job_id: str) -> Response:
         job_delete(job=get_job_or_404(request, job_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -50,6 +92,30 @@ class JobDetailView(APIView):
 class JobCancelView(APIView):
     """Cancel a job: 200 once cancelled, 202 while a running job winds down, 409 if finished."""
 
+    @extend_schema(
+        tags=["jobs"],
+        operation_id="jobs_cancel",
+        summary="Cancel a job",
+        description="A pending job is cancelled at once (`200`, status `cancelled`). A processing job "
+        "is asked to stop (`202`, `cancel_requested: true`): it stops at its next progress report, "
+        "or completes if it is past the point of no return. No request body.",
+        request=None,
+        parameters=[
+            docs.JOB_ID,
+            *docs.job_document_headers([200, 202]),
+            docs.WWW_AUTHENTICATE_ON_401,
+        ],
+        responses={
+            200: docs.job_response("Cancelled: the job document, status `cancelled`."),
+            202: docs.job_response(
+                "Cancel requested: the job is still processing; poll it to see how it ends."
+            ),
+            401: docs.UNAUTHORIZED,
+            403: docs.FORBIDDEN_CSRF,
+            404: docs.JOB_NOT_FOUND,
+            409: docs.error_response("The job has already finished (`job_finished`)."),
+        },
+    )
     def post(self, request: Request, job_id: str) -> Response:
         job = job_cancel(
             job=get_job_or_404(request, job_id), actor=actor_for_user(request.user, via="api")
@@ -77,6 +143,38 @@ class JobPagination(CursorPagination):
         return cursor
 
 
+@extend_schema(
+    tags=["jobs"],
+    summary="List your jobs",
+    description="Your jobs, newest first, cursor-paginated: follow `next` and `previous`.",
+    parameters=[
+        OpenApiParameter(
+            "status",
+            type=str,
+            enum=JobStatus.values,
+            description="Only jobs in this status.",
+        ),
+        OpenApiParameter(
+            "page_size",
+            type={"type": "integer", "minimum": 1},
+            description="Results per page: 20 unless given, at most 100 (larger values are capped).",
+        ),
+        OpenApiParameter(
+            "kind",
+            type={"type": "string", "maxLength": 100},
+            description="Only jobs of this kind, e.g. `purchases.execute`.",
+        ),
+        docs.WWW_AUTHENTICATE_ON_401,
+    ],
+    responses={
+        200: OpenApiResponse(JobSerializer(many=True), description="A page of your jobs."),
+        400: OpenApiResponse(
+            docs.BAD_REQUEST_BODY, description="An unknown `status`, or an over-long `kind`."
+        ),
+        401: docs.UNAUTHORIZED,
+        404: docs.error_response("The `cursor` is not one this API gave out (`Invalid cursor`)."),
+    },
+)
 class JobListView(ListAPIView):
     """The requester's jobs, newest first; ``?status=`` and ``?kind=`` filter."""
 

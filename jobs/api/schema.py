@@ -1,0 +1,458 @@
+"""OpenAPI pieces shared by the job endpoints and the apps that submit jobs.
+
+Documentation only: nothing here changes what a view does. drf-spectacular
+reads these declarations (``@extend_schema`` on the views, the extensions
+below) to build ``/api/schema/``; ``tests/integration/test_openapi.py`` keeps
+them honest against the real serializers and responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiViewExtension
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import serializers
+
+from jobs.models import JobStatus
+
+# --- Error bodies -----------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """An error that is not about fields: `detail`, and `code` where there is one."""
+
+    detail = serializers.CharField(help_text="A message for humans.")
+    code = serializers.CharField(
+        required=False,
+        help_text="A stable machine-readable code, where the API has one "
+        "(`invalid_state`, `job_finished`, `job_not_finished`, `idempotency_key_reused`).",
+    )
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """Validation errors: each key a field (or ``non_field_errors``, ``Idempotency-Key``).
+
+    A key holds a list of messages; a list field such as ``goods`` holds one
+    object per item (empty for valid items), a nested object its own errors.
+    The schema is written by ``FieldErrorsExtension``.
+    """
+
+
+class FieldErrorsExtension(OpenApiSerializerExtension):
+    target_class = FieldErrorsSerializer
+
+    def get_name(self, auto_schema: Any, direction: str) -> str:
+        return "FieldErrors"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "description": (
+                "Field errors: each key names a field (`non_field_errors` for the body as a whole, "
+                "`Idempotency-Key` for that header) and holds a list of messages; list fields hold "
+                "one object of errors per item."
+            ),
+            "minProperties": 1,
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "array", "items": {}},
+                    {"type": "object", "additionalProperties": {}},
+                ]
+            },
+        }
+
+
+BAD_REQUEST_BODY = PolymorphicProxySerializer(
+    component_name="BadRequest",
+    serializers=[ErrorSerializer, FieldErrorsSerializer],
+    resource_type_field_name=None,
+)
+
+
+def error_response(description: str, *examples: OpenApiExample) -> OpenApiResponse:
+    """An ``{"detail", "code"?}`` response with ``description``."""
+    return OpenApiResponse(ErrorSerializer, description=description, examples=list(examples))
+
+
+BAD_REQUEST = OpenApiResponse(
+    BAD_REQUEST_BODY,
+    description='Invalid request: `{"detail"}` for a body that is not JSON (or nested too deeply), '
+    "otherwise field errors. Nothing was created or changed.",
+)
+UNAUTHORIZED = error_response(
+    "No credentials, or an unknown token. The `WWW-Authenticate` header says `Bearer`.",
+    OpenApiExample(
+        "Not authenticated",
+        value={"detail": "Authentication credentials were not provided."},
+        response_only=True,
+        status_codes=["401"],
+    ),
+)
+FORBIDDEN_CSRF = error_response(
+    "Session-authenticated unsafe requests need the CSRF token (`X-CSRFToken` header); "
+    "bearer-token requests never get this."
+)
+JOB_NOT_FOUND = error_response(
+    "No such job for you: unknown ids, ids that are not UUIDs and other users' jobs all look the same."
+)
+THROTTLED = error_response("Too many requests for this user; wait `Retry-After` seconds.")
+PAYLOAD_TOO_LARGE = error_response(
+    "The request body is over the configured limit (`API_MAX_BODY_BYTES`, 64 KiB by default)."
+)
+UNSUPPORTED_MEDIA_TYPE = error_response("Send the body as `application/json`.")
+
+
+# --- Headers ----------------------------------------------------------------
+
+
+def response_header(
+    name: str, codes: list[int], description: str, *, required: bool = False, schema: Any = str
+) -> OpenApiParameter:
+    """A response header ``name`` on the responses with status ``codes``."""
+    return OpenApiParameter(
+        name,
+        type=schema,
+        location=OpenApiParameter.HEADER,
+        response=codes,
+        required=required,
+        description=description,
+    )
+
+
+RETRY_AFTER_SCHEMA = {"type": "string", "pattern": r"^[0-9]+$"}
+
+
+def job_document_headers(codes: list[int], *, etag_on_304: bool = False) -> list[OpenApiParameter]:
+    """``ETag``, ``Cache-Control`` and ``Retry-After`` on responses carrying a job document."""
+    etag_codes = codes + ([304] if etag_on_304 else [])
+    return [
+        response_header(
+            "ETag",
+            etag_codes,
+            "Strong validator of this job document; send it back in `If-None-Match`.",
+            required=True,
+        ),
+        response_header(
+            "Cache-Control",
+            etag_codes,
+            "`private, no-cache`: clients may keep the document but must revalidate it.",
+            required=True,
+        ),
+        response_header(
+            "Retry-After",
+            codes,
+            "Seconds to wait before polling again; sent while the job is pending or processing.",
+            schema=RETRY_AFTER_SCHEMA,
+        ),
+    ]
+
+
+RETRY_AFTER_ON_429 = response_header(
+    "Retry-After",
+    [429],
+    "Seconds until the throttle lets this user in again.",
+    required=True,
+    schema=RETRY_AFTER_SCHEMA,
+)
+WWW_AUTHENTICATE_ON_401 = response_header("WWW-Authenticate", [401], '`Bearer realm="api"`.', required=True)
+
+JOB_ID = OpenApiParameter(
+    "job_id",
+    type={"type": "string", "format": "uuid"},
+    location=OpenApiParameter.PATH,
+    description="The job's `id`. Anything else, or another user's job, is `404`.",
+)
+
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    description="The `ETag` of the document you have (weak `W/` forms match too): "
+    "unchanged jobs answer `304` with no body.",
+)
+
+
+# --- The job document -------------------------------------------------------
+
+
+class JobProgressSerializer(serializers.Serializer):
+    percentage = serializers.IntegerField(min_value=0, max_value=100)
+    message = serializers.CharField(allow_blank=True, help_text="The handler's last progress message.")
+
+
+class JobErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="Machine-readable: `cancelled`, `timeout`, `worker_lost`, `internal_error`, "
+        "or the handler's own code (for purchases: `insufficient_stock`, `product_unavailable`, "
+        "`payment_declined`)."
+    )
+    message = serializers.CharField(help_text="For humans; never a traceback.")
+
+
+# A schema for the ``result`` of each job kind that has one: apps register
+# theirs (``register_result_schema``) when their API module is imported.
+RESULT_SCHEMAS: dict[str, type[serializers.Serializer]] = {}
+
+
+def register_result_schema(kind: str, serializer_class: type[serializers.Serializer]) -> None:
+    """Document what a completed job of ``kind`` carries in ``result``."""
+    RESULT_SCHEMAS[kind] = serializer_class
+
+
+class JobSerializerExtension(OpenApiSerializerExtension):
+    """The job document: ``progress``, ``result`` and ``error`` spelled out."""
+
+    target_class = "jobs.api.serializers.JobSerializer"
+
+    def get_name(self, auto_schema: Any, direction: str) -> str:
+        return "Job"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["description"] = (
+            "A job: what it is, where it stands and how it ended. Poll `url` until `status` is "
+            "final, then read `result` (completed) or `error` (failed, cancelled)."
+        )
+        properties = schema["properties"]
+        properties["status"]["description"] = (
+            "`pending` and `processing` are active; `completed`, `failed` and `cancelled` are final."
+        )
+        properties["url"] = {
+            "type": "string",
+            "format": "uri",
+            "readOnly": True,
+            "description": "Where to poll this job (the same as the `Location` of the submission).",
+        }
+        properties["progress"] = auto_schema.resolve_serializer(JobProgressSerializer, direction).ref
+        kinds = sorted(RESULT_SCHEMAS)
+        per_kind = [auto_schema.resolve_serializer(RESULT_SCHEMAS[kind], direction).ref for kind in kinds]
+        described = "; ".join(
+            f"`{kind}`: {RESULT_SCHEMAS[kind].__name__.removesuffix('Serializer')}" for kind in kinds
+        )
+        properties["result"] = {
+            "nullable": True,
+            "readOnly": True,
+            "description": "Null until the job completes; then what its handler returned"
+            + (f" ({described})." if described else "."),
+            "anyOf": [*per_kind, {"type": "object", "additionalProperties": {}}],
+        }
+        properties["error"] = {
+            "allOf": [auto_schema.resolve_serializer(JobErrorSerializer, direction).ref],
+            "nullable": True,
+            "readOnly": True,
+            "description": "Null unless the job failed or was cancelled.",
+        }
+        properties["kind"]["description"] = "The operation, e.g. `purchases.execute`."
+        properties["attempts"]["description"] = "Runs started so far (a retried job runs again)."
+        properties["cancel_requested"]["description"] = (
+            "A cancel was asked for; a processing job stops at its next progress report."
+        )
+        properties["expires_at"]["description"] = "When a finished job is deleted (its time to live)."
+        return schema
+
+
+def job_example(status: str = JobStatus.PENDING, **overrides: Any) -> dict[str, Any]:
+    """A job document as the API sends it, for the examples in the schema."""
+    job_id = "8d3c0e4a-5b7f-4c1e-9a3d-2f6b8e1c4d5a"
+    document = {
+        "id": job_id,
+        "url": f"http://localhost:8000/api/jobs/{job_id}/",
+        "kind": "purchases.execute",
+        "status": status,
+        "progress": {"percentage": 0, "message": ""},
+        "result": None,
+        "error": None,
+        "attempts": 0,
+        "max_attempts": 3,
+        "cancel_requested": False,
+        "created_at": "2025-01-01T12:00:00Z",
+        "started_at": None,
+        "finished_at": None,
+        "expires_at": None,
+    }
+    document.update(overrides)
+    return document
+
+
+# Job documents as ``GET /api/jobs/{id}/`` shows them along the way.
+POLL_EXAMPLES = [
+    OpenApiExample(
+        "Processing",
+        value=job_example(
+            "processing",
+            progress={"percentage": 40, "message": "Charging the payment"},
+            attempts=1,
+            started_at="2025-01-01T12:00:01Z",
+        ),
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Completed purchase",
+        value=job_example(
+            "completed",
+            progress={"percentage": 100, "message": "Order confirmed"},
+            result={
+                "order_id": 1,
+                "total": "178.00",
+                "currency": "EUR",
+                "lines": [
+                    {
+                        "product_id": 1,
+                        "sku": "KB-01",
+                        "name": "Mechanical keyboard",
+                        "quantity": 2,
+                        "unit_price": "89.00",
+                        "line_total": "178.00",
+                    }
+                ],
+            },
+            attempts=1,
+            started_at="2025-01-01T12:00:01Z",
+            finished_at="2025-01-01T12:00:03Z",
+            expires_at="2025-01-08T12:00:03Z",
+        ),
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Failed purchase",
+        value=job_example(
+            "failed",
+            progress={"percentage": 10, "message": "Reserving stock"},
+            error={
+                "code": "insufficient_stock",
+                "message": "Not enough stock (Mechanical keyboard: 1 left).",
+            },
+            attempts=1,
+            started_at="2025-01-01T12:00:01Z",
+            finished_at="2025-01-01T12:00:02Z",
+            expires_at="2025-01-08T12:00:02Z",
+        ),
+        response_only=True,
+        status_codes=["200"],
+    ),
+]
+
+
+def job_response(description: str, *examples: OpenApiExample) -> OpenApiResponse:
+    """A response carrying the job document."""
+    from jobs.api.serializers import JobSerializer
+
+    return OpenApiResponse(JobSerializer, description=description, examples=list(examples))
+
+
+# --- Submitting jobs --------------------------------------------------------
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    type={"type": "string", "minLength": 1, "maxLength": 255},
+    location=OpenApiParameter.HEADER,
+    description="Makes retries safe (IETF draft): the same key and body from the same user returns the "
+    "same job with `Idempotent-Replayed: true`; the same key with another body is `422`. "
+    "1 to 255 printable characters, for example a UUID; a quoted string is unquoted.",
+)
+
+
+def submit_schema(
+    request: Any,
+    *,
+    summary: str,
+    description: str,
+    request_examples: list[OpenApiExample] = (),
+    **kwargs: Any,
+) -> Any:
+    """``@extend_schema`` for a ``JobSubmitView``: 202 and the job, or why not.
+
+    ``request`` is the kind's input serializer; ``kwargs`` go to ``extend_schema``
+    (``tags``, ``operation_id``).
+    """
+    return extend_schema(
+        **kwargs,
+        summary=summary,
+        description=description,
+        request={"application/json": request},
+        parameters=[
+            IDEMPOTENCY_KEY,
+            *job_document_headers([202]),
+            response_header("Location", [202], "The job's URL path: poll it with `GET`.", required=True),
+            response_header(
+                "Retry-After",
+                [202],
+                "Seconds to wait before the first poll.",
+                required=True,
+                schema=RETRY_AFTER_SCHEMA,
+            ),
+            response_header(
+                "Idempotent-Replayed",
+                [202],
+                "`true` when an earlier request with the same `Idempotency-Key` created this job.",
+                schema={"type": "string", "enum": ["true"]},
+            ),
+            RETRY_AFTER_ON_429,
+            WWW_AUTHENTICATE_ON_401,
+        ],
+        responses={
+            202: job_response(
+                "Accepted: the job is stored and queued. Poll `Location` until its status is final.",
+                OpenApiExample("Pending job", value=job_example(), response_only=True, status_codes=["202"]),
+            ),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+            403: FORBIDDEN_CSRF,
+            413: PAYLOAD_TOO_LARGE,
+            415: UNSUPPORTED_MEDIA_TYPE,
+            422: error_response(
+                "This `Idempotency-Key` was already used with a different body (`idempotency_key_reused`).",
+            ),
+            429: THROTTLED,
+        },
+        examples=list(request_examples),
+    )
+
+
+# --- The token endpoint (DRF's ObtainAuthToken) -------------------------------
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Bearer <token>`.")
+
+
+class ObtainAuthTokenSchema(OpenApiViewExtension):
+    """Document DRF's token login, mounted in ``project/urls.py``."""
+
+    target_class = "rest_framework.authtoken.views.ObtainAuthToken"
+    match_subclasses = True
+    priority = 1  # over drf-spectacular's own extension for this view
+
+    def view_replacement(self) -> Any:
+        from rest_framework.authtoken.serializers import AuthTokenSerializer
+
+        @extend_schema(
+            tags=["auth"],
+            summary="Get an API token",
+            description="Exchange a username and password for the user's token (the same token "
+            "each time). No authentication: a stale token sent along does not matter.",
+            request=AuthTokenSerializer,
+            responses={
+                200: OpenApiResponse(TokenSerializer, description="The token."),
+                400: OpenApiResponse(
+                    BAD_REQUEST_BODY,
+                    description="Missing fields, a wrong username or password (`non_field_errors`), "
+                    "or a body that is not valid JSON.",
+                ),
+                413: PAYLOAD_TOO_LARGE,
+                415: error_response("Send JSON or a form (`application/x-www-form-urlencoded`)."),
+            },
+        )
+        class DocumentedObtainAuthToken(self.target):
+            pass
+
+        return DocumentedObtainAuthToken
