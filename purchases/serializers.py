@@ -23,7 +23,18 @@ class StrictIntegerField(serializers.IntegerField):
 MAX_ID = 2**31 - 1
 
 
-class PurchaseLineSerializer(serializers.Serializer):
+class RejectUnknownFieldsMixin:
+    """Refuse fields the serializer does not know, instead of ignoring them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class PurchaseLineSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     product_id = StrictIntegerField(min_value=1, max_value=MAX_ID)
     quantity = StrictIntegerField(min_value=1)
 
@@ -34,7 +45,7 @@ class PurchaseLineSerializer(serializers.Serializer):
         return value
 
 
-class PurchaseSerializer(serializers.Serializer):
+class PurchaseSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """``{"goods": [{"product_id": 1, "quantity": 2}], "payment_token": "tok_visa"}``.
 
     ``payment_token`` is optional; ``"tok_decline"`` simulates a declined card.
@@ -42,15 +53,6 @@ class PurchaseSerializer(serializers.Serializer):
 
     goods = PurchaseLineSerializer(many=True, allow_empty=False)
     payment_token = serializers.CharField(required=False, default="tok_visa", max_length=100)
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["Unknown field."] for name in unknown}
-                )
-        return super().to_internal_value(data)
 
     def validate_goods(self, goods: list[dict[str, int]]) -> list[dict[str, int]]:
         if len(goods) > purchases_setting("MAX_LINES"):

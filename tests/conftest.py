@@ -36,6 +36,16 @@ def fake_queue(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     return fake
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Throttle counters live in the cache, keyed by user id, and ids repeat between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="alice-pass-123")

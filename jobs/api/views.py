@@ -129,6 +129,17 @@ class JobPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_size(self, request: Request) -> int:
+        # DRF silently falls back to the default for a bad page_size; say so.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValidationError(
+                {"page_size": [f"Send a whole number from 1 to {self.max_page_size}."]}
+            )
+        return min(int(raw), self.max_page_size)
+
     def decode_cursor(self, request: Request):
         # DRF trusts the position inside a well-formed cursor; a tampered one
         # would reach the created_at filter and fail there with a 500.

@@ -61,6 +61,7 @@ class PurchaseLineSerializerExtension(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = False
         schema["properties"]["quantity"]["maximum"] = purchases_setting("MAX_QUANTITY")
         schema["properties"]["product_id"]["description"] = "A product id from `GET /api/products/`."
         return schema
