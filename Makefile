@@ -1,13 +1,14 @@
 # The two commands of the README:
 #   make run    install, migrate, load demo data, start web server + worker
-#   make test   run every test on SQLite (on PostgreSQL when DATABASE_URL is set)
+#   make test   run every test on SQLite (on PostgreSQL when DATABASE_URL is set),
+#               and the JavaScript client's tests with node --test
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install browser clean
+.PHONY: run test js-test install browser clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -35,8 +36,17 @@ run: $(STAMP) var/secret_key
 	echo "" && \
 	exec $(PY) manage.py serve
 
-test: $(STAMP) browser
+test: $(STAMP) browser js-test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The JavaScript client's unit tests, with Node's built-in runner (Node 18+).
+js-test:
+	@if command -v node >/dev/null 2>&1; then \
+		node --test tests/js/; \
+	else \
+		echo "Note: node is missing, so the JavaScript client's tests (tests/js/) were not run;" \
+			"install Node.js 18 or newer to run them."; \
+	fi
 
 # The end-to-end test drives Debian's Chromium (never a downloaded browser).
 # Installed when missing and we can (root with apt-get); otherwise that test skips.
