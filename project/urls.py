@@ -1,14 +1,26 @@
-"""Root URLs: the admin, the API of each app, and JSON 404s under /api/."""
+"""Root URLs: the demo shop and sign-in, the admin, the API of each app, JSON 404s under /api/."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from project.views import ObtainTokenView
+from purchases.views import shop
 
 urlpatterns = [
+    # The demo page: the JavaScript client at work (see README, "Frontend").
+    path("", shop, name="shop"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            template_name="purchases/login.html", next_page="shop", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="shop"), name="logout"),
     path("admin/", admin.site.urls),
     path("api/auth/token/", ObtainTokenView.as_view(), name="api-token"),
     # The OpenAPI schema and Swagger UI: public, like any API reference.

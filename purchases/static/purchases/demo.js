@@ -1,0 +1,351 @@
+// The demo shop: buy with submitJob, show the job's progress, cancel it, list recent jobs.
+import { cancelJob, submitJob } from "../jobs/client.js";
+
+const JOBS_REFRESH_MS = 5000;
+const PRODUCTS_REFRESH_MS = 15000;
+// The purchase goes on if the page stops waiting; the jobs list still shows it.
+const PURCHASE_WAIT_MS = 5 * 60 * 1000;
+
+const root = document.getElementById("shop");
+const urls = {
+  purchase: root.dataset.purchaseUrl,
+  products: root.dataset.productsUrl,
+  jobs: root.dataset.jobsUrl,
+};
+const currency = root.dataset.currency;
+const $ = (id) => document.getElementById(id);
+const form = $("purchase-form");
+const buyButton = $("buy");
+const formError = $("form-error");
+const purchaseSection = $("purchase");
+const idle = $("purchase-idle");
+const progressBox = $("purchase-progress");
+const progressBar = $("progress-bar");
+const progressPercent = $("progress-percent");
+const progressMessage = $("progress-message");
+const steps = $("progress-steps");
+const cancelNote = $("cancel-note");
+const cancelButton = $("cancel");
+const resultBox = $("purchase-result");
+const jobsBody = $("jobs-body");
+const jobsUpdated = $("jobs-updated");
+
+/** The purchase running now: its job URL once accepted, and what Cancel did. */
+let current = null;
+
+const ERRORS = {
+  insufficient_stock: ["Not enough stock", "Nothing was charged. Lower the quantity and try again."],
+  payment_declined: ["Payment declined", "Nothing was charged and the stock was put back."],
+  cancelled: ["Purchase cancelled", "The purchase was cancelled: nothing was charged and no stock was taken."],
+  product_unavailable: ["Product unavailable", "Reload the page to see the current products."],
+  timeout: ["The purchase took too long", "It was stopped; nothing was charged. Try again later."],
+};
+
+// --- Buying ---------------------------------------------------------------------
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (current) return;
+  const goods = chosenGoods();
+  if (goods.length === 0) {
+    formError.textContent = "Choose a quantity of at least one product.";
+    form.querySelector("input.quantity")?.focus();
+    return;
+  }
+  formError.textContent = "";
+  buy({ goods, payment_token: $("payment-token").value });
+});
+
+function chosenGoods() {
+  return [...form.querySelectorAll("input.quantity")]
+    .map((input) => ({ product_id: Number(input.dataset.productId), quantity: Number(input.value) }))
+    .filter((line) => Number.isInteger(line.quantity) && line.quantity > 0);
+}
+
+async function buy(body) {
+  current = { url: null, controller: new AbortController(), cancelRequested: false };
+  startProgressDisplay();
+  let outcome;
+  try {
+    const order = await submitJob(urls.purchase, body, {
+      // A network hiccup may repeat the POST; the key makes that safe.
+      idempotencyKey: newIdempotencyKey(),
+      signal: current.controller.signal,
+      timeoutMs: PURCHASE_WAIT_MS,
+      onSubmitted: ({ url }) => {
+        current.url = url;
+        cancelButton.hidden = false;
+        cancelButton.disabled = false;
+        refreshJobs();
+      },
+      onProgress: (progress) => {
+        showProgress(progress);
+        refreshJobs();
+      },
+    });
+    outcome = (cancelRequested) => showOrder(order, cancelRequested);
+  } catch (error) {
+    outcome = () => {
+      stopProgressDisplay(error);
+      showError(error);
+    };
+  }
+  const cancelRequested = current.cancelRequested;
+  current = null;
+  cancelButton.hidden = true;
+  cancelNote.textContent = "";
+  purchaseSection.removeAttribute("aria-busy");
+  setFormDisabled(false);
+  outcome(cancelRequested);
+  resultBox.focus();
+  refreshProducts();
+  refreshJobs();
+}
+
+function startProgressDisplay() {
+  setFormDisabled(true);
+  purchaseSection.setAttribute("aria-busy", "true");
+  idle.hidden = true;
+  resultBox.hidden = true;
+  resultBox.replaceChildren();
+  steps.replaceChildren();
+  cancelNote.textContent = "";
+  progressBox.hidden = false;
+  progressBar.removeAttribute("value");
+  progressPercent.textContent = "";
+  progressMessage.textContent = "Sending your order…";
+}
+
+function showProgress({ percentage, message, status }) {
+  if (status === "pending" && percentage === 0) {
+    progressBar.removeAttribute("value"); // indeterminate: waiting for a worker
+    progressPercent.textContent = "";
+  } else {
+    progressBar.value = percentage;
+    progressPercent.textContent = `${percentage}%`;
+  }
+  if (status === "failed" || status === "cancelled") {
+    // The job keeps the message of the step it stopped at.
+    const stopped = status === "failed" ? "Failed" : "Cancelled";
+    progressMessage.textContent = message ? `${stopped} at: ${message}` : stopped;
+    return;
+  }
+  progressMessage.textContent = message || (status === "pending" ? "Waiting for a worker…" : "Working…");
+  if (message && steps.lastElementChild?.textContent !== message) {
+    steps.append(element("li", {}, message));
+  }
+}
+
+/** Leave the progress display in a final state when the wait ended without a last report. */
+function stopProgressDisplay(error) {
+  if (error.job) {
+    const { progress, status } = error.job;
+    showProgress({ percentage: progress?.percentage ?? 0, message: progress?.message ?? "", status });
+  } else if (error.status >= 400 && error.status < 500) {
+    progressBox.hidden = true; // refused: no job was started
+  } else {
+    if (!progressBar.hasAttribute("value")) progressBar.value = 0;
+    progressMessage.textContent = "Stopped waiting";
+  }
+}
+
+// --- Cancelling -----------------------------------------------------------------
+
+cancelButton.addEventListener("click", async () => {
+  const purchase = current;
+  if (!purchase || !purchase.url) return;
+  cancelButton.disabled = true;
+  cancelNote.textContent = "Cancelling…";
+  try {
+    const job = await cancelJob(purchase.url);
+    if (job.status === "cancelled") {
+      // Stop waiting at once; the cancelled job is the outcome.
+      purchase.controller.abort(jobFailure(job));
+    } else {
+      purchase.cancelRequested = true;
+      cancelNote.textContent =
+        "Cancel requested: the purchase stops at its next step, unless the payment is already being taken.";
+    }
+  } catch (error) {
+    if (error.code === "job_finished") {
+      cancelNote.textContent = "Too late to cancel: the purchase has already finished.";
+    } else {
+      cancelNote.textContent = `Could not cancel: ${error.message}`;
+      cancelButton.disabled = false;
+    }
+  }
+});
+
+function jobFailure(job) {
+  const error = new Error(job.error?.message || "The job was cancelled.");
+  error.code = job.error?.code || job.status;
+  error.job = job;
+  return error;
+}
+
+// --- Outcomes ---------------------------------------------------------------------
+
+function showOrder(order, cancelRequested) {
+  const rows = order.lines.map((line) =>
+    element("tr", {}, [
+      element("th", { scope: "row" }, line.name),
+      element("td", { class: "num" }, String(line.quantity)),
+      element("td", { class: "num" }, money(line.unit_price)),
+      element("td", { class: "num" }, money(line.line_total)),
+    ]),
+  );
+  const table = element("table", { class: "data order-lines" }, [
+    element("caption", {}, "What you bought"),
+    element("thead", {}, [
+      element("tr", {}, [
+        element("th", { scope: "col" }, "Product"),
+        element("th", { scope: "col", class: "num" }, "Quantity"),
+        element("th", { scope: "col", class: "num" }, "Unit price"),
+        element("th", { scope: "col", class: "num" }, "Line total"),
+      ]),
+    ]),
+    element("tbody", {}, rows),
+    element("tfoot", {}, [
+      element("tr", {}, [
+        element("th", { scope: "row", colspan: "3" }, "Total"),
+        element("td", { class: "num total" }, money(order.total, order.currency)),
+      ]),
+    ]),
+  ]);
+  const parts = [
+    element("h3", {}, `Order #${order.order_id} confirmed`),
+    element("p", {}, `Thank you! ${money(order.total, order.currency)} was charged to your card.`),
+  ];
+  if (cancelRequested) {
+    parts.push(
+      element("p", { class: "note" }, "Your cancel came too late: the payment had already been taken, so the order went through."),
+    );
+  }
+  parts.push(table);
+  showResult("result-success", parts);
+  for (const input of form.querySelectorAll("input.quantity")) input.value = "0";
+}
+
+function showError(error) {
+  let title;
+  let advice = "";
+  let detail = error.message;
+  if (error.job) {
+    [title, advice] = ERRORS[error.code] || ["Purchase failed", "Nothing was charged. Try again later."];
+    if (error.code === "cancelled") detail = "";
+  } else if (error.name === "TimeoutError") {
+    title = "Still working";
+    advice = "This is taking longer than usual. The purchase goes on: watch its job in the list below.";
+    detail = "";
+  } else if (error.status === 400) {
+    title = "Please check your order";
+  } else if (error.status === 401 || error.status === 403) {
+    title = "You are signed out";
+    advice = "Reload the page and sign in again.";
+  } else if (error.code === "network_error") {
+    title = "No answer from the server";
+    advice = "Check your connection. If the order was sent it goes on: see your recent jobs below.";
+    detail = "";
+  } else {
+    title = "Something went wrong";
+  }
+  const parts = [element("h3", {}, title)];
+  if (detail) parts.push(element("p", { class: "error-detail" }, detail));
+  if (advice) parts.push(element("p", {}, advice));
+  if (error.code && error.code !== "invalid") parts.push(element("p", { class: "hint" }, `Code: ${error.code}`));
+  showResult(error.code === "cancelled" ? "result-cancelled" : "result-error", parts);
+}
+
+function showResult(kind, children) {
+  resultBox.className = `result ${kind}`;
+  resultBox.replaceChildren(...children);
+  resultBox.hidden = false;
+}
+
+// --- Products and recent jobs -------------------------------------------------------
+
+async function refreshProducts() {
+  const products = await getJSON(urls.products);
+  if (!products) return;
+  for (const product of products) {
+    const cell = form.querySelector(`tr[data-product-id="${product.id}"] [data-stock]`);
+    if (!cell) continue;
+    cell.textContent = String(product.stock);
+    cell.classList.toggle("out", product.stock === 0);
+  }
+}
+
+let jobsLoading = false;
+
+async function refreshJobs() {
+  if (jobsLoading) return;
+  jobsLoading = true;
+  try {
+    const page = await getJSON(`${urls.jobs}?page_size=10`);
+    if (!page) return;
+    const rows = page.results.map(jobRow);
+    if (rows.length === 0) {
+      rows.push(element("tr", {}, [element("td", { colspan: "5", class: "hint" }, "No jobs yet.")]));
+    }
+    jobsBody.replaceChildren(...rows);
+    jobsUpdated.textContent = ` (last at ${new Date().toLocaleTimeString()})`;
+  } finally {
+    jobsLoading = false;
+  }
+}
+
+function jobRow(job) {
+  const created = new Date(job.created_at);
+  let progress = job.progress.message || "";
+  if (job.error) progress = `${job.error.code}: ${job.error.message}`;
+  else if (job.status === "processing") progress = `${job.progress.percentage}% ${progress}`;
+  else if (job.status === "completed" && job.result?.order_id) progress = `Order #${job.result.order_id}`;
+  return element("tr", { "data-job-id": job.id }, [
+    element("td", {}, element("code", { title: job.id }, job.id.slice(0, 8))),
+    element("td", {}, job.kind),
+    element("td", {}, element("span", { class: `badge badge-${job.status}` }, job.status)),
+    element("td", {}, progress),
+    element("td", {}, element("time", { datetime: job.created_at }, created.toLocaleString())),
+  ]);
+}
+
+async function getJSON(url) {
+  try {
+    const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (response.ok) return response.json();
+    if (response.status === 401 || response.status === 403) {
+      jobsUpdated.textContent = " (paused: you are signed out; reload the page)";
+    }
+  } catch {
+    // Offline for a moment: the next refresh tries again.
+  }
+  return null;
+}
+
+// --- Helpers -----------------------------------------------------------------------
+
+function element(tag, attributes, children = []) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...(Array.isArray(children) ? children : [children]));
+  return node;
+}
+
+function money(amount, code = currency) {
+  return `${amount} ${code}`;
+}
+
+function setFormDisabled(disabled) {
+  for (const control of form.querySelectorAll("input, select, button")) control.disabled = disabled;
+  buyButton.textContent = disabled ? "Buying…" : "Buy";
+}
+
+function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // randomUUID needs a secure context (https or localhost); a random hex key does as well.
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+refreshJobs();
+setInterval(refreshJobs, JOBS_REFRESH_MS);
+setInterval(refreshProducts, PRODUCTS_REFRESH_MS);
