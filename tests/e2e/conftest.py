@@ -3,18 +3,24 @@
 The browser is the system package (``apt-get install chromium``, ``make test``
 installs it when it can); Playwright never downloads one. Without Chromium or
 Playwright these tests skip and say why.
+
+Tests save a screenshot of each final page state with the ``screenshot``
+fixture, under ``var/screenshots/`` (or ``$E2E_SCREENSHOT_DIR``); the paths are
+listed at the end of the pytest run.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 
-from tests.integration.processes import start, stop
+from tests.integration.processes import BASE_DIR, start, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -49,16 +55,60 @@ def browser_available() -> Any:
     )
 
 
+SCREENSHOTS = pytest.StashKey[list[Path]]()
+
+
+def screenshot_dir() -> Path:
+    return Path(os.environ.get("E2E_SCREENSHOT_DIR") or BASE_DIR / "var" / "screenshots")
+
+
 @pytest.fixture
-def qcluster(tmp_path: Path) -> Iterator[Any]:
-    """A real ``manage.py qcluster`` on the test database, stopped by PID even on failure."""
-    log = tmp_path / "qcluster.log"
-    process = start(["qcluster"], log, PURCHASES_PAYMENT_DELAY="0.2")
-    process.log_path = log  # type: ignore[attr-defined]
+def start_qcluster(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start real ``manage.py qcluster`` processes with extra environment; all stopped by PID."""
+    started: list[subprocess.Popen] = []
+
+    def start_cluster(**env: str) -> subprocess.Popen:
+        log = tmp_path / f"qcluster-{len(started)}.log"
+        process = start(["qcluster"], log, **env)
+        process.log_path = log  # type: ignore[attr-defined]
+        started.append(process)
+        return process
+
     try:
-        yield process
+        yield start_cluster
     finally:
-        stop(process)
+        for process in started:
+            stop(process)
+
+
+@pytest.fixture
+def qcluster(start_qcluster: Callable[..., subprocess.Popen]) -> subprocess.Popen:
+    """A real ``manage.py qcluster`` on the test database, stopped by PID even on failure."""
+    return start_qcluster(PURCHASES_PAYMENT_DELAY="0.2")
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
+    """Save a full-page screenshot as ``<name>-<database>.png``; listed at the end of the run."""
+
+    def save(page: Any, name: str) -> Path:
+        folder = screenshot_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}-{connection.vendor}.png"
+        page.screenshot(path=str(path), full_page=True)
+        request.config.stash.setdefault(SCREENSHOTS, []).append(path)
+        return path
+
+    return save
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """List the screenshots the browser tests saved, so CI output says where they are."""
+    paths = config.stash.get(SCREENSHOTS, [])
+    if paths:
+        terminalreporter.write_sep("-", f"browser screenshots in {screenshot_dir()}")
+        for path in paths:
+            terminalreporter.write_line(str(path))
 
 
 @pytest.fixture

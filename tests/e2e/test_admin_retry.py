@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -30,7 +29,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-SCREENSHOT = Path("/tmp/e2e_admin.png")
 STAFF_PASSWORD = "staff-pass-123"
 RETRY_ACTION = "Retry selected failed or cancelled jobs"
 
@@ -74,7 +72,7 @@ def failed_purchase(user, make_product, monkeypatch):
 
 
 def test_staff_retries_a_failed_job_and_sees_it_complete(
-    live_server, failed_purchase, staff, qcluster, browser_page
+    live_server, failed_purchase, staff, qcluster, browser_page, screenshot
 ):
     job, product = failed_purchase
     page = browser_page
@@ -127,7 +125,7 @@ def test_staff_retries_a_failed_job_and_sees_it_complete(
         expect(timeline.last).to_have_text("Completed")
     finally:
         # Best effort: on failure this shows where the browser stood.
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        screenshot(page, "admin_retry")
 
     # And in the database.
     job.refresh_from_db()
