@@ -30,6 +30,7 @@ run: $(STAMP) var/secret_key
 	$(PY) manage.py load_demo && \
 	$(PY) manage.py collectstatic --no-input --verbosity 0 && \
 	echo "" && \
+	echo "  Shop:   http://127.0.0.1:8000/         (demo / demo-pass-123)" && \
 	echo "  API:    http://127.0.0.1:8000/api/products/" && \
 	echo "  Admin:  http://127.0.0.1:8000/admin/   (admin / admin-pass-123)" && \
 	echo "  Demo user for the API: demo / demo-pass-123" && \
