@@ -157,7 +157,8 @@ def test_cancel_stops_a_purchase_waiting_behind_a_slow_one(
     """
     headphones = make_product(name="Noise-cancelling headphones", sku="HD-01", stock=5)
     keyboard = make_product(name="Mechanical keyboard", sku="KB-01", price=Decimal("89.00"), stock=5)
-    cluster = start_qcluster(PURCHASES_PAYMENT_DELAY="6", Q_WORKERS="1")
+    # The other payment keeps the only worker busy for 8 s: time enough to buy and cancel.
+    cluster = start_qcluster(PURCHASES_PAYMENT_DELAY="8", Q_WORKERS="1")
     blocker = job_submit(
         kind="purchases.execute",
         payload={"goods": [{"product_id": headphones.pk, "quantity": 1}]},
