@@ -72,6 +72,7 @@ def test_purchase_shows_progress_then_the_order(
         page.get_by_role("button", name="Buy").click()
 
         expect(page.get_by_label("Purchase progress")).to_be_visible()
+        expect(page.locator("#purchase-progress")).to_be_focused()
         expect(status).to_have_attribute("aria-live", "polite")
         expect(page.get_by_role("button", name="Cancel purchase")).to_be_visible()
         expect(status).to_have_text("Charging the payment", timeout=OUTCOME_TIMEOUT_MS)

@@ -114,6 +114,9 @@ function startProgressDisplay() {
   progressBar.removeAttribute("value");
   progressPercent.textContent = "";
   progressMessage.textContent = "Sending your order…";
+  // Buy is now disabled: keep keyboard focus here rather than lost on the page
+  // (not on Cancel, where a second Enter would cancel the purchase).
+  progressBox.focus();
 }
 
 function showProgress({ percentage, message, status }) {
