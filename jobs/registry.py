@@ -45,7 +45,11 @@ class JobKind:
     @property
     def lease(self) -> timedelta:
         """How long a worker holds a processing job without reporting progress."""
-        return timedelta(seconds=self.timeout + jobs_settings.LEASE_GRACE)
+        # The lease must outlast django-q2's kill (timeout + kill margin + its
+        # 3 s guard buffer), or the reaper would hand a still-running job to
+        # a second worker.
+        grace = max(jobs_settings.LEASE_GRACE, jobs_settings.KILL_MARGIN + 5)
+        return timedelta(seconds=self.timeout + grace)
 
     @property
     def queue_timeout(self) -> int:

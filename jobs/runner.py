@@ -13,6 +13,7 @@ import random
 import signal
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.exceptions import TimeoutException as QueueTimeout
 
 from jobs import queue
 from jobs.conf import jobs_settings
@@ -82,8 +84,9 @@ def run_job(job_id: str) -> str:
     try:
         with time_limit(kind.timeout):
             result = _json_safe(kind.handler(ctx, job.payload))
-    except JobTimeout as exc:
-        outcome = _finish(job, JobStatus.FAILED, error={"code": exc.code, "message": exc.message}, ttl=kind.ttl)
+    except (JobTimeout, QueueTimeout) as exc:
+        error = {"code": JobTimeout.code, "message": f"The job ran longer than its {kind.timeout} s limit."}
+        outcome = _finish(job, JobStatus.FAILED, error=error, ttl=kind.ttl)
         if outcome == JobStatus.FAILED:
             run_abandon_hook(job.kind, job.pk, outcome)
         return outcome
@@ -238,6 +241,10 @@ def time_limit(seconds: int) -> Iterator[None]:
     def on_alarm(signum: int, frame: Any) -> None:
         raise JobTimeout(f"The job ran longer than its {seconds} s limit.")
 
+    # django-q2 arms the same timer (SIGALRM) for its own, later, timeout:
+    # put it back afterwards with the time it had left.
+    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+    started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -245,6 +252,9 @@ def time_limit(seconds: int) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_left:
+            remaining = outer_left - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(remaining, 0.001))
 
 
 def _json_safe(value: Any) -> Any:

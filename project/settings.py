@@ -111,6 +111,12 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # django-q2's ORM broker polls several times a second; reconnecting each
+    # time costs PostgreSQL a new backend process. Keep connections, check
+    # them before reuse (a restarted server is noticed, not fatal).
+    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     # The web server and the worker are separate processes writing one file:

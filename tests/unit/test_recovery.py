@@ -39,7 +39,7 @@ def test_a_claim_takes_a_lease_of_timeout_plus_grace(make_job, reload, monkeypat
         ),
     )
     job = make_job("tests.call")
-    with override_settings(JOBS={"LEASE_GRACE": 7}):
+    with override_settings(JOBS={"LEASE_GRACE": 7, "KILL_MARGIN": 1}):
         assert run_job(str(job.pk)) == JobStatus.COMPLETED
     assert timedelta(seconds=10) < seen["lease"] <= timedelta(seconds=12)  # 5 s timeout + 7 s
     assert reload(job).lease_expires_at is None
@@ -147,3 +147,11 @@ def test_time_limit_raises_and_then_disarms():
 
 def _sleep_five_seconds(ctx, payload):
     time.sleep(5)
+
+
+def test_the_lease_always_outlasts_django_q2s_kill():
+    from jobs.registry import get_kind
+
+    with override_settings(JOBS={"LEASE_GRACE": 2, "KILL_MARGIN": 10}):
+        # 5 s timeout, then django-q2 kills at 5 + 10 + its 3 s buffer.
+        assert get_kind("tests.noop").lease == timedelta(seconds=20)
