@@ -129,3 +129,18 @@ def test_the_login_endpoint_survives_deeply_nested_json(client):
     response = client.generic("POST", "/api/auth/token/", "[" * 50_000, content_type="application/json")
     assert response.status_code == 400
     assert "nested" in response.json()["detail"]
+
+
+def test_a_database_outage_is_a_json_503_with_retry_after(api, monkeypatch):
+    from django.db import OperationalError
+
+    from jobs.api import views
+
+    def down(**kwargs):
+        raise OperationalError("the database system is shutting down")
+
+    monkeypatch.setattr(views, "job_list_for_owner", down)
+    response = api.get("/api/jobs/")
+    assert response.status_code == 503
+    assert response.json()["code"] == "unavailable"
+    assert response["Retry-After"] == "5"
