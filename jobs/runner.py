@@ -84,7 +84,7 @@ def run_job(job_id: str) -> str:
     try:
         with time_limit(kind.timeout):
             result = _json_safe(kind.handler(ctx, job.payload))
-    except (JobTimeout, QueueTimeout) as exc:
+    except (JobTimeout, QueueTimeout):
         error = {"code": JobTimeout.code, "message": f"The job ran longer than its {kind.timeout} s limit."}
         outcome = _finish(job, JobStatus.FAILED, error=error, ttl=kind.ttl)
         if outcome == JobStatus.FAILED:
