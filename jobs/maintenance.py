@@ -21,8 +21,8 @@ from jobs import queue
 from jobs.conf import jobs_settings
 from jobs.events import event_record_many
 from jobs.models import Job, JobEventType, JobQuerySet, JobStatus
-from jobs.registry import run_abandon_hook, ttl_for
-from jobs.services import CANCELLED_ERROR
+from jobs.registry import run_abandon_hook
+from jobs.services import cancelled_fields
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +130,7 @@ def jobs_cancel(
             now = timezone.now()
             for kind in {kind for _, kind in pending}:
                 Job.objects.filter(pk__in=[pk for pk, k in pending if k == kind]).update(
-                    status=JobStatus.CANCELLED,
-                    cancel_requested=True,
-                    error=CANCELLED_ERROR,
-                    finished_at=now,
-                    updated_at=now,
-                    expires_at=now + ttl_for(kind),
+                    **cancelled_fields(kind, now)
                 )
             Job.objects.filter(pk__in=running).update(cancel_requested=True, updated_at=now)
             event_record_many(job_ids=[pk for pk, _ in pending], type=JobEventType.CANCELLED, actor=actor)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Mapping
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -97,12 +98,7 @@ def job_cancel(*, job: Job, actor: str = "") -> Job:
     """
     now = timezone.now()
     cancelled = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
-        status=JobStatus.CANCELLED,
-        cancel_requested=True,
-        error=CANCELLED_ERROR,
-        finished_at=now,
-        updated_at=now,
-        expires_at=now + ttl_for(job.kind),
+        **cancelled_fields(job.kind, now)
     )
     requested = cancelled or Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING).update(
         cancel_requested=True, updated_at=now
@@ -120,6 +116,18 @@ def job_cancel(*, job: Job, actor: str = "") -> Job:
             code="job_finished",
         )
     return job
+
+
+def cancelled_fields(kind: str, now: datetime) -> dict[str, Any]:
+    """The column values of a job of ``kind`` cancelled at ``now`` before it ran."""
+    return {
+        "status": JobStatus.CANCELLED,
+        "cancel_requested": True,
+        "error": CANCELLED_ERROR,
+        "finished_at": now,
+        "updated_at": now,
+        "expires_at": now + ttl_for(kind),
+    }
 
 
 def job_delete(*, job: Job) -> None:
