@@ -1,7 +1,9 @@
 // Unit tests of jobs/static/jobs/client.js: node --test tests/js/
 //
 // A scripted fake fetch answers each request in turn; a fake clock owns every
-// timer, so a test runs in microseconds and can assert the exact waits.
+// timer, so a test runs in microseconds and can assert the exact waits. These
+// tests poll (`transport: "poll"`); transports.test.mjs covers the choice of
+// stream, long poll or polling.
 
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
@@ -16,109 +18,7 @@ import {
   submitJob,
   waitForJob,
 } from "../../jobs/static/jobs/client.js";
-
-const BASE = "http://shop.test";
-const JOB_URL = `${BASE}/api/jobs/j1/`;
-const START = Date.UTC(2025, 0, 1, 12, 0, 0);
-
-// --- Fakes ------------------------------------------------------------------
-
-function fakeClock() {
-  let now = START;
-  let nextId = 1;
-  const timers = new Map();
-  const fired = [];
-  return {
-    now: () => now,
-    setTimeout(fn, ms) {
-      const id = nextId++;
-      timers.set(id, { id, fn, ms, at: now + ms });
-      return id;
-    },
-    clearTimeout(id) {
-      timers.delete(id);
-    },
-    pending: () => timers.size,
-    fired,
-    fireNext() {
-      const next = [...timers.values()].sort((a, b) => a.at - b.at || a.id - b.id)[0];
-      if (!next) return false;
-      timers.delete(next.id);
-      now = next.at;
-      fired.push(next.ms);
-      next.fn();
-      return true;
-    },
-  };
-}
-
-/** Answers from `script` in order, then from `fallback`; records every call. */
-function fakeFetch(script, fallback = null) {
-  const calls = [];
-  const fetch = async (url, init = {}) => {
-    calls.push({ url: String(url), method: init.method ?? "GET", headers: { ...init.headers }, init });
-    const next = script.length ? script.shift() : fallback;
-    if (next === null) return respond(418, { detail: `Unexpected request ${init.method} ${url}` });
-    const value = typeof next === "function" ? await next(url, init) : next;
-    if (value instanceof Error) throw value;
-    return value;
-  };
-  return { fetch, calls };
-}
-
-function respond(status, body = null, headers = {}) {
-  const text = body === null ? "" : JSON.stringify(body);
-  return { status, ok: status >= 200 && status < 300, headers: new Headers(headers), text: async () => text };
-}
-
-function job(status, percentage = 0, message = "", extra = {}) {
-  return {
-    id: "j1",
-    url: JOB_URL,
-    kind: "purchases.execute",
-    status,
-    progress: { percentage, message },
-    result: null,
-    error: null,
-    cancel_requested: false,
-    ...extra,
-  };
-}
-
-const flush = async () => {
-  for (let i = 0; i < 20; i += 1) await new Promise((resolve) => setImmediate(resolve));
-};
-
-/** Let the promise run, firing the next timer whenever it is stuck, until it settles. */
-async function drive(promise, clock, maxSteps = 500) {
-  let settled = null;
-  promise.then(
-    (value) => (settled = { value }),
-    (error) => (settled = { error }),
-  );
-  for (let step = 0; step < maxSteps; step += 1) {
-    await flush();
-    if (settled) return settled;
-    if (!clock.fireNext()) throw new Error("Stuck: the promise is pending and no timer is set");
-  }
-  throw new Error("Still pending after too many timers");
-}
-
-function setup(script, { fallback = null, random = () => 0.5, ...options } = {}) {
-  const clock = fakeClock();
-  const net = fakeFetch(script, fallback);
-  const progress = [];
-  const opts = {
-    fetch: net.fetch,
-    setTimeout: clock.setTimeout,
-    clearTimeout: clock.clearTimeout,
-    now: clock.now,
-    random,
-    onProgress: (p) => progress.push([p.status, p.percentage, p.message]),
-    ...options,
-  };
-  return { clock, calls: net.calls, progress, opts };
-}
+import { BASE, JOB_URL, START, drive, flush, job, respond, setup } from "./fakes.mjs";
 
 const accepted = (doc = job("pending"), headers = {}) =>
   respond(202, doc, { Location: "/api/jobs/j1/", "Retry-After": "1", ETag: '"e0"', ...headers });

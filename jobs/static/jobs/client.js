@@ -3,15 +3,21 @@
  *
  * Dependency-free ES module, no build step:
  *
- *     import { submitJob } from "/static/jobs/client.js";
+ *     import { runAsJob, submitJob } from "/static/jobs/client.js";
  *     const order = await submitJob("/api/purchases/", body, { onProgress });
+ *     const report = await runAsJob("/api/reports/sales/", body, { onProgress });
  *
- * Waiting is polite: it honours `Retry-After`, otherwise backs off exponentially
- * (capped, with jitter); it sends `If-None-Match` so an unchanged job costs a 304;
- * it retries network errors, 5xx and 429 a bounded number of times.
+ * Waiting picks the cheapest transport the page and the server allow: the
+ * job's Server-Sent Events stream (`EventSource`), else a long poll
+ * (`?wait=25` with `If-None-Match`), else plain polling. Each falls back to
+ * the next when it cannot work (no first event, a server that ignores `wait`).
+ * Polling is polite: it honours `Retry-After`, otherwise backs off
+ * exponentially (capped, with jitter); it sends `If-None-Match` so an
+ * unchanged job costs a 304; it retries network errors, 5xx and 429 a bounded
+ * number of times.
  *
  * Everything time- or network-related can be injected through the options
- * (`fetch`, `setTimeout`, `clearTimeout`, `random`, `now`) for tests.
+ * (`fetch`, `EventSource`, `setTimeout`, `clearTimeout`, `random`, `now`) for tests.
  *
  * @module jobs/client
  */
@@ -27,7 +33,19 @@ export const DEFAULTS = Object.freeze({
   maxDelayMs: 10_000,
   /** Consecutive network errors, 5xx or 429 answers tolerated before giving up. */
   retries: 5,
+  /** Seconds a long poll asks the server to hold the request (`?wait=`). */
+  longPollSeconds: 25,
+  /** A 304 faster than this means the server ignored `wait` (twice in a row: poll instead). */
+  longPollIgnoredMs: 1000,
+  /** The stream must deliver its first event within this long, else long poll. */
+  streamOpenTimeoutMs: 10_000,
+  /** Stream errors in a row, after events arrived, before falling back to the long poll. */
+  streamErrors: 3,
 });
+
+const TRANSPORTS = new Set(["auto", "events", "longpoll", "poll"]);
+// EventSource.CLOSED: the browser gave up and will not reconnect.
+const EVENT_SOURCE_CLOSED = 2;
 
 /**
  * @typedef {object} JobDocument
@@ -62,6 +80,7 @@ export const DEFAULTS = Object.freeze({
  * @property {number} [initialDelayMs] See {@link DEFAULTS}.
  * @property {number} [maxDelayMs] See {@link DEFAULTS}.
  * @property {typeof fetch} [fetch] Defaults to the global `fetch`.
+ * @property {typeof EventSource} [EventSource] Defaults to the global `EventSource`, if any.
  * @property {typeof setTimeout} [setTimeout]
  * @property {typeof clearTimeout} [clearTimeout]
  * @property {() => number} [random] Defaults to `Math.random` (jitter).
@@ -71,7 +90,16 @@ export const DEFAULTS = Object.freeze({
 /**
  * @typedef {ClientOptions & {
  *   onProgress?: (progress: Progress) => void,
+ *   transport?: "auto"|"events"|"longpoll"|"poll",
+ *   longPollSeconds?: number,
+ *   streamOpenTimeoutMs?: number,
+ *   streamErrors?: number,
  * }} WaitOptions
+ *
+ * `transport` "auto" (the default) uses the event stream when `EventSource`
+ * exists and no `token` is set (EventSource cannot send an Authorization
+ * header), else the long poll; "events", "longpoll" and "poll" start with
+ * that transport (each still falls back to the next when it cannot work).
  */
 
 /**
@@ -136,36 +164,40 @@ export class WaitTimeoutError extends Error {
  * @returns {Promise<*>} The job's result (or the inline answer).
  */
 export async function submitJob(url, body, options = {}) {
-  return withDeadline(options, async (rt, signal) => {
-    const headers = requestHeaders("POST", options, { json: true });
-    if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
-    const response = await request(rt, url, { method: "POST", headers, body: JSON.stringify(body) }, {
-      signal,
-      // Without a key a repeated POST could start a second job; a 429 was not processed.
-      retryAll: Boolean(options.idempotencyKey),
-    });
-    if (!response.ok) throw await apiError(response);
-    const document = await readJson(response);
-    const location = response.headers.get("Location") || (document && document.url);
-    if (response.status !== 202 || !location) return document;
+  return withDeadline(options, (rt, signal) => submit(rt, url, body, options, signal, {}));
+}
 
-    const jobUrl = resolveUrl(location, url);
-    const job = document && document.status ? document : null;
-    const state = newWaitState(job, job ? response.headers.get("ETag") : null);
-    if (options.onSubmitted) options.onSubmitted({ url: jobUrl, job: document });
-    if (state.job) notify(state, options);
-    state.delayMs = parseRetryAfter(response.headers.get("Retry-After"), rt.now());
-    if (state.delayMs === null) state.delayMs = nextBackoff(state, rt);
-    return poll(rt, jobUrl, options, signal, state);
-  });
+/**
+ * Call an endpoint that can run as a job, and resolve with its answer either way.
+ *
+ * POSTs `body` as JSON with `Prefer: respond-async` (and `, wait=N` when `wait`
+ * is given: the server may then answer inline if the job finishes within N
+ * seconds). A `202` is a job: waits for it and resolves with its `result`;
+ * another 2xx is the action's own answer, and resolves with its body. Both are
+ * the same value. A 4xx rejects with an {@link ApiError} (a 400 carries the
+ * field errors in `body`), as does a job whose action answered a 4xx
+ * (`result_status`).
+ *
+ * @param {string} url The endpoint, e.g. "/api/reports/sales/".
+ * @param {*} body Serialized as JSON.
+ * @param {SubmitOptions & {wait?: number}} [options] `wait` in seconds.
+ * @returns {Promise<*>} The action's answer.
+ */
+export async function runAsJob(url, body, options = {}) {
+  const { wait, ...rest } = options;
+  let prefer = "respond-async";
+  if (wait !== undefined && wait !== null) {
+    if (!Number.isFinite(wait) || wait < 0) throw new TypeError(`wait must be a number of seconds, not ${wait}`);
+    prefer += `, wait=${Math.round(wait)}`;
+  }
+  return withDeadline(rest, (rt, signal) => submit(rt, url, body, rest, signal, { Prefer: prefer }));
 }
 
 /**
  * Wait for an existing job until it is finished.
  *
- * Polls `jobUrl` at once, then as `Retry-After` says, else with capped
- * exponential backoff and jitter. Sends `If-None-Match` with the last `ETag`
- * (a 304 means unchanged). Calls `onProgress` whenever status, percentage or
+ * Follows the job over the transport `options.transport` picks (see
+ * {@link WaitOptions}). Calls `onProgress` whenever status, percentage or
  * message change. Resolves with `result` when the job completes; rejects with
  * a {@link JobFailedError} when it fails or is cancelled, an {@link ApiError}
  * for HTTP errors, a {@link WaitTimeoutError} after `timeoutMs`, or the
@@ -176,7 +208,10 @@ export async function submitJob(url, body, options = {}) {
  * @returns {Promise<*>} The job's result.
  */
 export async function waitForJob(jobUrl, options = {}) {
-  return withDeadline(options, (rt, signal) => poll(rt, jobUrl, options, signal, newWaitState(null, null)));
+  const transport = chooseTransport(options);
+  return withDeadline(options, (rt, signal) =>
+    follow(rt, jobUrl, options, signal, newWaitState(null, null), transport),
+  );
 }
 
 /**
@@ -193,7 +228,7 @@ export async function waitForJob(jobUrl, options = {}) {
  */
 export async function cancelJob(jobUrl, options = {}) {
   return withDeadline(options, async (rt, signal) => {
-    const url = jobUrl.endsWith("/") ? `${jobUrl}cancel/` : `${jobUrl}/cancel/`;
+    const url = subresource(jobUrl, "cancel");
     const headers = requestHeaders("POST", options, { json: false });
     // Cancelling twice is harmless, so network errors and 5xx are retried.
     const response = await request(rt, url, { method: "POST", headers }, { signal, retryAll: true });
@@ -249,7 +284,31 @@ function runtime(options) {
     retries: options.retries ?? DEFAULTS.retries,
     initialDelayMs: options.initialDelayMs ?? DEFAULTS.initialDelayMs,
     maxDelayMs: options.maxDelayMs ?? DEFAULTS.maxDelayMs,
+    longPollSeconds: options.longPollSeconds ?? DEFAULTS.longPollSeconds,
+    longPollIgnoredMs: options.longPollIgnoredMs ?? DEFAULTS.longPollIgnoredMs,
+    streamOpenTimeoutMs: options.streamOpenTimeoutMs ?? DEFAULTS.streamOpenTimeoutMs,
+    streamErrors: options.streamErrors ?? DEFAULTS.streamErrors,
   };
+}
+
+/** The transport to start with: "events", "longpoll" or "poll" (a TypeError for a bad option). */
+function chooseTransport(options) {
+  const wanted = options.transport ?? "auto";
+  if (!TRANSPORTS.has(wanted)) {
+    throw new TypeError(`transport must be one of ${[...TRANSPORTS].join(", ")}, not ${wanted}`);
+  }
+  const hasEventSource = typeof eventSourceClass(options) === "function";
+  if (wanted === "events") {
+    if (!hasEventSource) throw new TypeError("transport \"events\" needs EventSource, which is missing here");
+    if (options.token) throw new TypeError("transport \"events\" cannot send a token; use \"longpoll\"");
+    return "events";
+  }
+  if (wanted === "auto") return hasEventSource && !options.token ? "events" : "longpoll";
+  return wanted;
+}
+
+function eventSourceClass(options) {
+  return options.EventSource ?? globalThis.EventSource;
 }
 
 /** Run `work` with one signal that fires on the caller's abort or at `timeoutMs`. */
@@ -281,6 +340,155 @@ function abortReason(signal) {
 
 function newWaitState(job, etag) {
   return { job, etag, delayMs: null, polls: 0, lastKey: null };
+}
+
+/** POST `body`; follow a 202's job to its result, or return an inline 2xx body. */
+async function submit(rt, url, body, options, signal, extraHeaders) {
+  const transport = chooseTransport(options);
+  const headers = { ...requestHeaders("POST", options, { json: true }), ...extraHeaders };
+  if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
+  const response = await request(rt, url, { method: "POST", headers, body: JSON.stringify(body) }, {
+    signal,
+    // Without a key a repeated POST could start a second job; a 429 was not processed.
+    retryAll: Boolean(options.idempotencyKey),
+  });
+  if (!response.ok) throw await apiError(response);
+  const document = await readJson(response);
+  const location = response.headers.get("Location") || (document && document.url);
+  if (response.status !== 202 || !location) return document;
+
+  const jobUrl = resolveUrl(location, url);
+  const job = document && document.status ? document : null;
+  const state = newWaitState(job, job ? response.headers.get("ETag") : null);
+  if (options.onSubmitted) options.onSubmitted({ url: jobUrl, job: document });
+  if (state.job) notify(state, options);
+  if (transport === "poll") {
+    state.delayMs = parseRetryAfter(response.headers.get("Retry-After"), rt.now()) ?? nextBackoff(state, rt);
+  }
+  return follow(rt, jobUrl, options, signal, state, transport);
+}
+
+/** Follow the job until it is finished, falling back from stream to long poll to polling. */
+async function follow(rt, jobUrl, options, signal, state, transport) {
+  if (state.job && TERMINAL.has(state.job.status)) return outcome(state.job);
+  if (transport === "events") {
+    if (await stream(rt, jobUrl, options, signal, state)) return outcome(state.job);
+    transport = "longpoll";
+  }
+  if (transport === "longpoll") {
+    if (await longPoll(rt, jobUrl, options, signal, state)) return outcome(state.job);
+    state.delayMs = nextBackoff(state, rt);
+  }
+  return poll(rt, jobUrl, options, signal, state);
+}
+
+/**
+ * Follow the job's event stream. Resolves true once the job is finished, false
+ * when the stream cannot be used (no first event, too many errors): long poll then.
+ *
+ * The browser reconnects by itself after a dropped connection, sending
+ * Last-Event-ID; that is left to it, but only `streamErrors` times in a row.
+ */
+function stream(rt, jobUrl, options, signal, state) {
+  const EventSourceClass = eventSourceClass(options);
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const source = new EventSourceClass(subresource(jobUrl, "events"));
+    let events = 0;
+    let errors = 0;
+    let watchdog = null;
+
+    const finish = (settle) => {
+      source.close();
+      if (watchdog !== null) rt.clearTimeout(watchdog);
+      watchdog = null;
+      for (const name of ["status", "progress", "message"]) source.removeEventListener(name, onEvent);
+      source.removeEventListener("error", onError);
+      signal.removeEventListener("abort", onAbort);
+      settle();
+    };
+    const onAbort = () => finish(() => reject(signal.reason));
+    const onEvent = (event) => {
+      let job;
+      try {
+        job = JSON.parse(event.data);
+      } catch {
+        return; // Not a job document: nothing to learn from it.
+      }
+      if (!job || typeof job !== "object" || !job.status) return;
+      events += 1;
+      errors = 0;
+      if (watchdog !== null) rt.clearTimeout(watchdog);
+      watchdog = null;
+      state.job = job;
+      try {
+        notify(state, options);
+      } catch (error) {
+        finish(() => reject(error));
+        return;
+      }
+      if (TERMINAL.has(job.status)) finish(() => resolve(true));
+    };
+    const onError = () => {
+      errors += 1;
+      // Before any event the cause is hidden (401, 404, no server): the long poll
+      // will show it. A CLOSED source will not reconnect.
+      if (events === 0 || source.readyState === EVENT_SOURCE_CLOSED || errors >= rt.streamErrors) {
+        finish(() => resolve(false));
+      }
+    };
+
+    for (const name of ["status", "progress", "message"]) source.addEventListener(name, onEvent);
+    source.addEventListener("error", onError);
+    signal.addEventListener("abort", onAbort, { once: true });
+    // A proxy that buffers the stream delivers nothing, not even an error.
+    watchdog = rt.setTimeout(() => {
+      watchdog = null;
+      if (events === 0) finish(() => resolve(false));
+    }, rt.streamOpenTimeoutMs);
+  });
+}
+
+/**
+ * Long-poll the job: `?wait=N` with `If-None-Match`, again at once after each answer.
+ * Resolves true once the job is finished, false when the server does not hold
+ * the request (two quick 304s in a row, or no ETag): poll with backoff then.
+ */
+async function longPoll(rt, jobUrl, options, signal, state) {
+  const url = withQuery(jobUrl, "wait", rt.longPollSeconds);
+  let quick = 0;
+  for (;;) {
+    if (state.job && TERMINAL.has(state.job.status)) return true;
+    const headers = requestHeaders("GET", options, { json: false });
+    const sent = state.etag;
+    if (sent) headers["If-None-Match"] = sent;
+    const started = rt.now();
+    const response = await request(rt, url, { method: "GET", headers, cache: "no-store" }, {
+      signal,
+      retryAll: true,
+    });
+    let unchanged = true;
+    if (response.status === 304 && state.job) {
+      // Unchanged at the deadline: ask again.
+    } else if (response.ok) {
+      state.job = await readJson(response);
+      state.etag = response.headers.get("ETag") || null;
+      unchanged = Boolean(sent) && state.etag === sent;
+      notify(state, options);
+    } else {
+      throw await apiError(response);
+    }
+    if (TERMINAL.has(state.job.status)) return true;
+    // Without an ETag the server answers every request at once.
+    if (!state.etag) return false;
+    // Without If-None-Match the server answers at once by design.
+    const ignored = Boolean(sent) && unchanged && rt.now() - started < rt.longPollIgnoredMs;
+    quick = ignored ? quick + 1 : 0;
+    if (quick >= 2) return false;
+  }
 }
 
 async function poll(rt, jobUrl, options, signal, state) {
@@ -328,8 +536,13 @@ function notify(state, options) {
 }
 
 function outcome(job) {
-  if (job.status === "completed") return job.result;
-  throw new JobFailedError(job);
+  if (job.status !== "completed") throw new JobFailedError(job);
+  // A job that ran an endpoint keeps the status it answered: a 4xx is the
+  // same error as the inline answer would have been.
+  if (Number.isInteger(job.result_status) && job.result_status >= 400) {
+    throw errorFromBody(job.result_status, job.result);
+  }
+  return job.result;
 }
 
 /**
@@ -422,6 +635,24 @@ function readCookie(name) {
   return null;
 }
 
+/** `jobs/j1/` + "cancel" -> `jobs/j1/cancel/` (with or without the trailing slash). */
+function subresource(jobUrl, name) {
+  const [path, query] = splitAt(jobUrl, "?");
+  return `${path.endsWith("/") ? path : `${path}/`}${name}/${query}`;
+}
+
+/** `url` with `name=value` added to its query string. */
+function withQuery(url, name, value) {
+  const [path, fragment] = splitAt(url, "#");
+  return `${path}${path.includes("?") ? "&" : "?"}${name}=${encodeURIComponent(value)}${fragment}`;
+}
+
+/** Split before the first `separator`: ["a", "?b?c"] for "a?b?c", ["a", ""] without one. */
+function splitAt(text, separator) {
+  const index = text.indexOf(separator);
+  return index === -1 ? [text, ""] : [text.slice(0, index), text.slice(index)];
+}
+
 function resolveUrl(location, base) {
   try {
     return new URL(location, new URL(base, globalThis.location && globalThis.location.href)).href;
@@ -443,25 +674,24 @@ async function apiError(response) {
   } catch {
     // Not JSON (a proxy's error page): the status says enough.
   }
+  return errorFromBody(response.status, body);
+}
+
+function errorFromBody(status, body) {
   let detail;
   let code;
   if (body && typeof body === "object" && !Array.isArray(body) && typeof body.detail === "string") {
     detail = body.detail;
-    code = body.code || `http_${response.status}`;
+    code = body.code || `http_${status}`;
   } else if (body && typeof body === "object") {
     // DRF field errors: {"goods": ["..."], "quantity": [...]}.
     detail = fieldErrors(body).join(" ");
-    code = response.status === 400 ? "invalid" : `http_${response.status}`;
+    code = status === 400 ? "invalid" : `http_${status}`;
   } else {
-    detail = `The server answered ${response.status}.`;
-    code = `http_${response.status}`;
+    detail = `The server answered ${status}.`;
+    code = `http_${status}`;
   }
-  return new ApiError(detail || `The server answered ${response.status}.`, {
-    status: response.status,
-    code,
-    detail,
-    body,
-  });
+  return new ApiError(detail || `The server answered ${status}.`, { status, code, detail, body });
 }
 
 function fieldErrors(value, path = "") {
