@@ -39,6 +39,22 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between django-q2's `retry` and the longest job timeout, below
     # which the system check complains.
     "RETRY_MARGIN": 30,
+    # `Prefer: respond-async, wait=N` holds a request thread: at most this long.
+    "PREFER_WAIT_MAX": 10,
+    # `GET /api/jobs/{id}/?wait=N` (an async long poll): at most this long.
+    "LONG_POLL_MAX": 30,
+    # Seconds between checks of watched jobs where PostgreSQL's LISTEN/NOTIFY
+    # is not available (SQLite) or while its listener reconnects.
+    "WATCH_INTERVAL": 0.2,
+    # Use LISTEN/NOTIFY on PostgreSQL (False: poll there too).
+    "WATCH_LISTEN": True,
+    # Threads per process that do the database work of waiting requests.
+    "WATCH_DB_THREADS": 4,
+    # Event streams send a comment this often, so idle proxies keep them open
+    # and a vanished client is noticed.
+    "STREAM_HEARTBEAT": 15,
+    # An event stream ends after this long; EventSource reconnects and resumes.
+    "STREAM_MAX_SECONDS": 600,
 }
 
 

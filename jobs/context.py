@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +31,7 @@ class JobContext:
         attempt: int,
         max_attempts: int,
         lease: timedelta | None = None,
+        call: dict[str, Any] | None = None,
     ) -> None:
         self.job_id = job_id
         self.kind = kind
@@ -35,6 +39,8 @@ class JobContext:
         self.attempt = attempt
         self.max_attempts = max_attempts
         self.lease = lease
+        # The API request a job-capable action came from (jobs.api.actions).
+        self.call = call or {}
 
     @property
     def is_last_attempt(self) -> bool:
@@ -74,3 +80,54 @@ class JobContext:
 
     def __repr__(self) -> str:
         return f"<JobContext {self.kind} {self.job_id} attempt {self.attempt}/{self.max_attempts}>"
+
+
+class InlineJobContext:
+    """What ``current_job()`` gives code that runs in a request, not in a job.
+
+    Progress goes nowhere and a cancel can never be requested, so an API
+    action can report progress unconditionally and still run inline.
+    """
+
+    job_id = None
+    kind = ""
+    owner_id = None
+    attempt = 1
+    max_attempts = 1
+    is_last_attempt = True
+    in_job = False
+
+    def progress(self, percentage: int, message: str = "", *, cancellable: bool = True) -> None:
+        """Do nothing: nobody polls a request."""
+
+    def cancel_requested(self) -> bool:
+        """Return False: a request cannot be cancelled through the jobs API."""
+        return False
+
+    def __repr__(self) -> str:
+        return "<InlineJobContext>"
+
+
+JobContext.in_job = True  # type: ignore[attr-defined]
+
+_INLINE = InlineJobContext()
+_current: ContextVar[JobContext | None] = ContextVar("jobs_current_job", default=None)
+
+
+def current_job() -> JobContext | InlineJobContext:
+    """Return the job being run, or a context whose ``progress()`` does nothing.
+
+    Lets code shared by a request and a worker publish progress without
+    knowing which one runs it: ``current_job().progress(40, "Summing orders")``.
+    """
+    return _current.get() or _INLINE
+
+
+@contextmanager
+def running(ctx: JobContext) -> Iterator[JobContext]:
+    """Make ``ctx`` what ``current_job()`` returns while the block runs."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)

@@ -67,6 +67,16 @@ class Job(models.Model):
 
     payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    result_status = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="HTTP status the endpoint answered with, for a job that ran an API action.",
+    )
+    call = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How to replay an API action in the worker: path, URL arguments, query, host.",
+    )
     error = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True, help_text="Last unexpected failure; staff only.")
 

@@ -68,6 +68,18 @@ class JobKind:
         return timedelta(seconds=seconds)
 
 
+@dataclass(frozen=True)
+class ActionResponse:
+    """What a handler returns to finish its job as an HTTP answer: status and body.
+
+    The job stores ``body`` as its ``result`` and ``status`` as its
+    ``result_status``; a status outside 2xx fails the job.
+    """
+
+    status: int
+    body: Any
+
+
 _registry: dict[str, JobKind] = {}
 
 
@@ -129,10 +141,21 @@ def _qualname(func: Callable[..., Any]) -> str:
 
 def get_kind(name: str) -> JobKind:
     """Return the registered kind ``name`` or raise ``UnknownJobKind``."""
+    if name not in _registry:
+        _load_views()
     try:
         return _registry[name]
     except KeyError:
         raise UnknownJobKind(f"No job handler is registered under {name!r}.") from None
+
+
+def _load_views() -> None:
+    # Job-capable API actions (@runs_as_job) register their kinds when their
+    # views module is imported: a worker imports the URLconf, and with it
+    # every view, before it gives up on a kind.
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imported for its side effect
 
 
 def all_kinds() -> list[JobKind]:

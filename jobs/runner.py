@@ -28,12 +28,12 @@ from django_q.exceptions import TimeoutException as QueueTimeout
 
 from jobs import queue
 from jobs.conf import jobs_settings
-from jobs.context import JobContext
+from jobs.context import JobContext, running
 from jobs.exceptions import JobCancelled, JobError, JobTimeout, UnknownJobKind
 from jobs.events import event_record
 from jobs.models import Job, JobEventType, JobStatus
 from jobs.recovery import fail_exhausted, lease_expired
-from jobs.registry import get_kind, run_abandon_hook, ttl_for
+from jobs.registry import ActionResponse, get_kind, run_abandon_hook, ttl_for
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +80,12 @@ def run_job(job_id: str) -> str:
         attempt=job.attempts,
         max_attempts=job.max_attempts,
         lease=kind.lease,
+        call=job.call,
     )
     try:
-        with time_limit(kind.timeout):
-            result = _json_safe(kind.handler(ctx, job.payload))
+        with time_limit(kind.timeout), running(ctx):
+            outcome_value = kind.handler(ctx, job.payload)
+        result, result_status = _split_response(outcome_value)
     except (JobTimeout, QueueTimeout):
         error = {"code": JobTimeout.code, "message": f"The job ran longer than its {kind.timeout} s limit."}
         outcome = _finish(job, JobStatus.FAILED, error=error, ttl=kind.ttl)
@@ -107,7 +109,20 @@ def run_job(job_id: str) -> str:
             message=f"{type(exc).__name__}: {exc}"[:2000],
         )
         return _after_unexpected_error(job, kind.ttl, traceback.format_exc())
-    return _finish(job, JobStatus.COMPLETED, result=result, ttl=kind.ttl)
+    if result_status is not None and not 200 <= result_status < 300:
+        # The action answered with an error (say a 400 because the data no
+        # longer validates): the job failed, and keeps the answer for the client.
+        return _finish(
+            job,
+            JobStatus.FAILED,
+            result=result,
+            result_status=result_status,
+            error=refusal_error(result_status, result),
+            ttl=kind.ttl,
+        )
+    return _finish(
+        job, JobStatus.COMPLETED, result=result, result_status=result_status, ttl=kind.ttl
+    )
 
 
 def claim(pk: uuid.UUID) -> Job | None:
@@ -187,6 +202,7 @@ def _finish(
     status: str,
     *,
     result: Any = None,
+    result_status: int | None = None,
     error: dict[str, Any] | None = None,
     traceback_text: str | None = None,
     ttl: timedelta | None = None,
@@ -197,6 +213,7 @@ def _finish(
     fields: dict[str, Any] = {
         "status": status,
         "result": result,
+        "result_status": result_status,
         "error": error,
         "finished_at": now,
         "updated_at": now,
@@ -255,6 +272,25 @@ def time_limit(seconds: int) -> Iterator[None]:
         if outer_left:
             remaining = outer_left - (time.monotonic() - started)
             signal.setitimer(signal.ITIMER_REAL, max(remaining, 0.001))
+
+
+def _split_response(value: Any) -> tuple[Any, int | None]:
+    """Return a handler's result as stored, and the HTTP status if it answered like an endpoint."""
+    if isinstance(value, ActionResponse):
+        return _json_safe(value.body), value.status
+    return _json_safe(value), None
+
+
+def refusal_error(status: int, body: Any) -> dict[str, str]:
+    """Describe an action's non-2xx answer as a job error; the body stays in ``result``."""
+    code = body.get("code") if isinstance(body, dict) else None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return {
+        "code": code if isinstance(code, str) and code else f"http_{status}",
+        "message": detail
+        if isinstance(detail, str) and detail
+        else f"The operation was refused (HTTP {status}); `result` holds the details.",
+    }
 
 
 def _json_safe(value: Any) -> Any:

@@ -39,15 +39,23 @@ def job_submit(
     owner: Any,
     idempotency_key: str | None = None,
     actor: str | None = None,
+    serializer_class: Any = None,
+    serializer_context: Mapping[str, Any] | None = None,
+    call: Mapping[str, Any] | None = None,
 ) -> Submission:
     """Validate ``payload`` for ``kind``, store a pending job and enqueue it on commit.
 
     With an ``idempotency_key``, the same key and payload from the same owner
     returns the existing job; the same key with another payload raises
     ``IdempotencyKeyConflict``. Invalid payloads raise DRF's ``ValidationError``.
+
+    ``serializer_class`` (default: the kind's ``input``) validates the payload,
+    with ``serializer_context`` besides ``owner``; ``call`` describes the API
+    request a job-capable action came from (see ``jobs.api.actions``).
     """
     job_kind = get_kind(kind)
-    data = _validated(job_kind.input, payload, owner)
+    context = {"owner": owner, **(serializer_context or {})}
+    data = _validated(serializer_class or job_kind.input, payload, context)
     fingerprint = _fingerprint(kind, data)
 
     if idempotency_key is not None:
@@ -64,6 +72,7 @@ def job_submit(
                 max_attempts=job_kind.max_attempts,
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
+                call=dict(call or {}),
             )
             event_record(
                 job_id=job.pk,
@@ -140,11 +149,13 @@ def job_delete(*, job: Job) -> None:
         )
 
 
-def _validated(serializer_class: Any, payload: Mapping[str, Any], owner: Any) -> dict[str, Any]:
+def _validated(
+    serializer_class: Any, payload: Mapping[str, Any], context: dict[str, Any]
+) -> dict[str, Any]:
     if serializer_class is None:
         data: Any = dict(payload)
     else:
-        serializer = serializer_class(data=payload, context={"owner": owner})
+        serializer = serializer_class(data=payload, context=context)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
     # What the handler gets is exactly what the JSON column gives back.

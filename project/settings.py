@@ -73,7 +73,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # WhiteNoise, async-capable: a waiting request must not hold a thread.
+    "project.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -273,6 +274,8 @@ PURCHASES = {
     "PAYMENT_DELAY": float(os.environ.get("PURCHASES_PAYMENT_DELAY", "2.0")),
     # Read when the handler is registered, at start-up.
     "TIMEOUT": int(os.environ.get("PURCHASES_TIMEOUT", "120")),
+    # A few seconds of pretend work in the sales report (0 in the tests).
+    "REPORT_DELAY": float(os.environ.get("PURCHASES_REPORT_DELAY", "3.0")),
 }
 
 LOGGING = {

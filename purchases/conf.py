@@ -15,6 +15,10 @@ DEFAULTS: dict[str, Any] = {
     # Input limits: beyond these a purchase is rejected with 400.
     "MAX_QUANTITY": 1000,
     "MAX_LINES": 50,
+    # Seconds of artificial work in the sales report, to show its progress.
+    "REPORT_DELAY": 0.0,
+    # The longest range of days a sales report covers.
+    "REPORT_MAX_DAYS": 366,
 }
 
 

@@ -1,15 +1,17 @@
-"""The purchase operation, run by a worker as the job kind ``purchases.execute``."""
+"""The purchase operation, run by a worker as the job kind ``purchases.execute``.
+
+The kind is registered by ``@runs_as_job`` on ``PurchaseView.post``: the
+worker runs that action, which calls ``execute_purchase``.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from jobs import JobContext, JobError, job
+from jobs import JobContext, JobError
 from purchases import payments
-from purchases.conf import purchases_setting
 from purchases.models import OrderStatus
-from purchases.serializers import PurchaseSerializer
 from purchases.services import (
     order_confirm,
     order_for_job,
@@ -31,13 +33,6 @@ def abandon_purchase(job_id: uuid.UUID, status: str) -> None:
     order_release(order=order, reason=status)
 
 
-@job(
-    "purchases.execute",
-    input=PurchaseSerializer,
-    timeout=purchases_setting("TIMEOUT"),
-    max_attempts=3,
-    on_abandon=abandon_purchase,
-)
 def execute_purchase(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Reserve stock, charge the buyer, confirm the order; safe to run again for one job.
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from purchases.conf import purchases_setting
@@ -69,6 +71,47 @@ class PurchaseSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         if unknown:
             raise serializers.ValidationError(f"Unknown product id(s): {', '.join(unknown)}.")
         return goods
+
+
+class SalesReportSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """``{"date_from": "YYYY-MM-DD", "date_to": "YYYY-MM-DD"}``, both optional.
+
+    Without dates: the last 30 days, today included.
+    """
+
+    date_from = serializers.DateField(required=False, input_formats=["iso-8601"])
+    date_to = serializers.DateField(required=False, input_formats=["iso-8601"])
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        date_to = attrs.get("date_to") or timezone.localdate()
+        date_from = attrs.get("date_from") or date_to - timedelta(days=29)
+        if date_from > date_to:
+            raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
+        longest = purchases_setting("REPORT_MAX_DAYS")
+        if (date_to - date_from).days >= longest:
+            raise serializers.ValidationError(
+                {"date_from": [f"Ask for at most {longest} days at a time."]}
+            )
+        return {"date_from": date_from, "date_to": date_to}
+
+
+class SalesReportLineSerializer(serializers.Serializer):
+    product_id = serializers.IntegerField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class SalesReportResultSerializer(serializers.Serializer):
+    """The report (documentation of the answer)."""
+
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    currency = serializers.CharField()
+    orders = serializers.IntegerField(help_text="Paid orders in the range.")
+    products = SalesReportLineSerializer(many=True)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
 class ProductSerializer(serializers.ModelSerializer):

@@ -9,7 +9,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState, JobsException, UnknownJobKind
+from jobs.exceptions import (
+    IdempotencyKeyConflict,
+    InvalidJobState,
+    JobError,
+    JobsException,
+    UnknownJobKind,
+)
 
 STATUS_BY_EXCEPTION: list[tuple[type[JobsException], int]] = [
     (InvalidJobState, status.HTTP_409_CONFLICT),
@@ -27,6 +33,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": "The service is briefly unavailable. Retry shortly.", "code": "unavailable"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, JobError):
+        # A job-capable action refused in the request (run inline): the same
+        # code and message a job would report, as a 422.
+        return Response(
+            {"detail": exc.message, "code": exc.code},
+            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
     for exc_class, status_code in STATUS_BY_EXCEPTION:
         if isinstance(exc, exc_class):

@@ -25,6 +25,7 @@ class JobSerializer(serializers.ModelSerializer):
             "status",
             "progress",
             "result",
+            "result_status",
             "error",
             "attempts",
             "max_attempts",

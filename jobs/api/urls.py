@@ -1,11 +1,20 @@
 from django.urls import path
 
-from jobs.api import views
+from jobs.api import streams, views
 
 app_name = "jobs"
 
 urlpatterns = [
     path("jobs/", views.JobListView.as_view(), name="job-list"),
-    path("jobs/<str:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
+    path(
+        "jobs/<str:job_id>/",
+        streams.long_pollable(views.JobDetailView.as_view()),
+        name="job-detail",
+    ),
     path("jobs/<str:job_id>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
+    path(
+        "jobs/<str:job_id>/events/",
+        streams.events_view(streams.JobEventsView.as_view()),
+        name="job-events",
+    ),
 ]

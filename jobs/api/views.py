@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs.api import schema as docs
+from jobs.api import schema_async
 from jobs.api.responses import job_accepted_response, job_response
 from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
@@ -46,10 +47,13 @@ class JobDetailView(APIView):
         operation_id="jobs_retrieve",
         summary="Get a job (poll it)",
         description="The job document. Poll until `status` is final, waiting `Retry-After` seconds "
-        "between polls; send `If-None-Match` with the last `ETag` to get `304` while nothing changed.",
+        "between polls; send `If-None-Match` with the last `ETag` to get `304` while nothing changed. "
+        "With `?wait=N` and `If-None-Match`, a long poll: the answer comes as soon as the job "
+        "changes, or as `304` after N seconds (at most 30).",
         parameters=[
             docs.JOB_ID,
             docs.IF_NONE_MATCH,
+            schema_async.WAIT,
             *docs.job_document_headers([200], etag_on_304=True),
             docs.RETRY_AFTER_ON_429,
             docs.WWW_AUTHENTICATE_ON_401,
@@ -65,7 +69,10 @@ class JobDetailView(APIView):
         },
     )
     def get(self, request: Request, job_id: str) -> Response:
-        return job_response(get_job_or_404(request, job_id), request)
+        job = get_job_or_404(request, job_id)
+        response = job_response(job, request)
+        response.job = job  # what a long poll (jobs.api.streams) watches
+        return response
 
     @extend_schema(
         tags=["jobs"],

@@ -10,8 +10,10 @@ from rest_framework import serializers
 
 from jobs.api.schema import register_result_schema
 from purchases.conf import purchases_setting
+from purchases.serializers import SalesReportResultSerializer
 
 PURCHASE_KIND = "purchases.execute"
+REPORT_KIND = "purchases.sales_report"
 
 
 class PurchaseResultLineSerializer(serializers.Serializer):
@@ -33,6 +35,7 @@ class PurchaseResultSerializer(serializers.Serializer):
 
 
 register_result_schema(PURCHASE_KIND, PurchaseResultSerializer)
+register_result_schema(REPORT_KIND, SalesReportResultSerializer)
 
 
 class PurchaseSerializerExtension(OpenApiSerializerExtension):

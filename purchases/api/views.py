@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.generics import ListAPIView, RetrieveAPIView
+from datetime import timedelta
 
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView, RetrieveAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from jobs import current_job
 from jobs.api import schema as docs
-from jobs.api.views import JobSubmitView
-from purchases.api.schema import PURCHASE_EXAMPLES
+from jobs.api.actions import runs_as_job
+from jobs.api.schema_async import job_capable_schema
+from jobs.api.throttling import JobsRateThrottle
+from purchases.api.schema import PURCHASE_EXAMPLES, PURCHASE_KIND, REPORT_KIND
+from purchases.conf import purchases_setting
+from purchases.handlers import abandon_purchase, execute_purchase
 from purchases.models import Order, Product
-from purchases.serializers import OrderSerializer, ProductSerializer, PurchaseSerializer
+from purchases.reports import sales_report
+from purchases.serializers import (
+    OrderSerializer,
+    ProductSerializer,
+    PurchaseSerializer,
+    SalesReportResultSerializer,
+    SalesReportSerializer,
+)
 
 
 @extend_schema(
@@ -85,11 +103,51 @@ class OrderDetailView(OrderQuerysetMixin, RetrieveAPIView):
     description="Validates the body at once (`400` with field errors, no job), then answers `202` with a "
     "pending job that reserves stock, charges the payment and confirms the order. Poll `Location`; "
     "the completed job's `result` is the order. Out of stock or a declined card end the job `failed` "
-    "(`insufficient_stock`, `payment_declined`); unknown fields at the top level are refused.",
+    "(`insufficient_stock`, `payment_declined`); unknown fields at the top level are refused. "
+    "Always a job; `Prefer: respond-async, wait=N` answers `201` and the order inline if it "
+    "completed within N seconds.",
     request_examples=PURCHASE_EXAMPLES,
     tags=["shop"],
 )
-class PurchaseView(JobSubmitView):
+class PurchaseView(APIView):
     """``POST {"goods": [...]}``: 202 and a job that reserves, charges and confirms."""
 
-    kind = "purchases.execute"
+    throttle_classes = [JobsRateThrottle]
+    throttle_scope = "jobs.submit"
+
+    @runs_as_job(
+        kind=PURCHASE_KIND,
+        input=PurchaseSerializer,
+        timeout=purchases_setting("TIMEOUT"),
+        max_attempts=3,
+        on_abandon=abandon_purchase,
+        always=True,
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PurchaseSerializer(data=request.data, context={"owner": request.user})
+        serializer.is_valid(raise_exception=True)
+        order = execute_purchase(current_job(), serializer.validated_data)
+        return Response(order, status=status.HTTP_201_CREATED)
+
+
+class SalesReportView(APIView):
+    """``POST {"date_from", "date_to"}``: the user's sales per product, inline or as a job."""
+
+    throttle_classes = [JobsRateThrottle]
+    throttle_scope = "jobs.submit"
+
+    @job_capable_schema(
+        SalesReportSerializer,
+        SalesReportResultSerializer,
+        tags=["shop"],
+        operation_id="reports_sales",
+        summary="Sales report (inline, or a job on request)",
+        description="Your paid orders' totals per product from `date_from` to `date_to` "
+        "(inclusive; both optional, default the last 30 days). Answers inline by default; send "
+        "`Prefer: respond-async` for a job whose `result` is the same report.",
+    )
+    @runs_as_job(kind=REPORT_KIND, input=SalesReportSerializer, timeout=60, ttl=timedelta(days=1))
+    def post(self, request: Request) -> Response:
+        serializer = SalesReportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(sales_report(owner=request.user, **serializer.validated_data))

@@ -19,6 +19,7 @@ JOB_DOCUMENT_KEYS = {
     "status",
     "progress",
     "result",
+    "result_status",
     "error",
     "attempts",
     "max_attempts",

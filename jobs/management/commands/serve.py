@@ -1,4 +1,7 @@
-"""Run the web server and a django-q2 cluster together, for demos and development.
+"""Run the web server (uvicorn, ASGI) and a django-q2 cluster together.
+
+uvicorn serves ``project.asgi``: long polls and event streams are async
+views, so a waiting client costs no thread.
 
 Each child gets its own session, so a Ctrl-C in the terminal reaches only this
 command, which then stops the children one main process at a time. Sending
@@ -22,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Run gunicorn and `manage.py qcluster` together; Ctrl-C stops both."
+    help = "Run uvicorn (ASGI) and `manage.py qcluster` together; Ctrl-C stops both."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"))
@@ -62,14 +65,18 @@ class Command(BaseCommand):
             sys.exit(1)
 
     def _web_command(self, options: dict[str, Any]) -> list[str]:
-        module, _, attribute = settings.WSGI_APPLICATION.rpartition(".")
+        module, _, attribute = settings.ASGI_APPLICATION.rpartition(".")
+        host, _, port = options["bind"].rpartition(":")
+        if not host or not port.isdigit():
+            raise CommandError("--bind takes HOST:PORT, e.g. 127.0.0.1:8000.")
         return [
-            sys.executable, "-m", "gunicorn", f"{module}:{attribute}",
-            "--bind", options["bind"],
+            sys.executable, "-m", "uvicorn", f"{module}:{attribute}",
+            "--host", host.strip("[]"),
+            "--port", port,
             "--workers", str(options["web_workers"]),
-            "--threads", "4",
-            "--graceful-timeout", "10",
-            "--access-logfile", "-",
+            "--timeout-graceful-shutdown", "10",
+            "--lifespan", "off",
+            "--no-server-header",
         ]  # fmt: skip
 
     @staticmethod

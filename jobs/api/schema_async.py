@@ -1,0 +1,115 @@
+"""OpenAPI pieces for jobs on request (``Prefer: respond-async``), long polls and event streams.
+
+Documentation only, like ``jobs.api.schema``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+
+from jobs.api import schema as docs
+
+WAIT = OpenApiParameter(
+    "wait",
+    type={"type": "integer", "minimum": 0},
+    location=OpenApiParameter.QUERY,
+    description="Long poll: with `If-None-Match`, hold the request up to this many seconds (at most "
+    "30) and answer as soon as the job differs from that ETag; `304` if it did not change.",
+)
+
+PREFER = OpenApiParameter(
+    "Prefer",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    description="`respond-async` (RFC 7240) runs the operation as a job: `202` and the job document. "
+    "`respond-async, wait=N` first waits up to N seconds (at most 10) and answers inline if the job "
+    "finished by then.",
+)
+
+X_JOB_FLAG = OpenApiParameter(
+    "X-Job-Flag",
+    type={"type": "string", "enum": ["ON"]},
+    location=OpenApiParameter.HEADER,
+    description="`ON` is the same as `Prefer: respond-async`; the `202` carries `X-Job-Flag: ON`.",
+)
+
+
+def job_capable_schema(
+    request: Any,
+    response: Any,
+    *,
+    summary: str,
+    description: str,
+    inline_status: int = 200,
+    request_examples: list[OpenApiExample] = (),
+    **kwargs: Any,
+) -> Any:
+    """``@extend_schema`` for an action decorated with ``@runs_as_job``: inline or a job."""
+    return extend_schema(
+        **kwargs,
+        summary=summary,
+        description=description,
+        request={"application/json": request},
+        parameters=[
+            PREFER,
+            X_JOB_FLAG,
+            docs.IDEMPOTENCY_KEY,
+            *docs.job_document_headers([202]),
+            docs.response_header("Location", [202], "The job's URL path.", required=True),
+            docs.response_header(
+                "Retry-After", [202], "Seconds to wait before polling.", schema=docs.RETRY_AFTER_SCHEMA
+            ),
+            docs.response_header(
+                "Preference-Applied", [202], "`respond-async`: the answer is a job.", required=True
+            ),
+            docs.response_header("X-Job-Flag", [202], "`ON`: the answer is a job.", required=True),
+            docs.RETRY_AFTER_ON_429,
+            docs.WWW_AUTHENTICATE_ON_401,
+        ],
+        responses={
+            inline_status: OpenApiResponse(
+                response,
+                description="The answer, inline: without `Prefer`, or when the job finished "
+                "within `wait`. A job's `result` holds the same body.",
+            ),
+            202: docs.job_response(
+                "A job (asked for with `Prefer: respond-async` or `X-Job-Flag: ON`): poll `Location`, "
+                "or follow `/api/jobs/{id}/events/`; its `result` will be the inline answer's body."
+            ),
+            400: docs.BAD_REQUEST,
+            401: docs.UNAUTHORIZED,
+            403: docs.FORBIDDEN_CSRF,
+            413: docs.PAYLOAD_TOO_LARGE,
+            415: docs.UNSUPPORTED_MEDIA_TYPE,
+            422: docs.error_response(
+                "Refused by the operation (its `code`), or an `Idempotency-Key` reused with another body."
+            ),
+            429: docs.THROTTLED,
+        },
+        examples=list(request_examples),
+    )
+
+
+events_schema = extend_schema(
+    tags=["jobs"],
+    operation_id="jobs_events",
+    summary="Follow a job's changes (Server-Sent Events)",
+    description="A `text/event-stream`: a `status` event with the job document at once and whenever "
+    "the status changes, a `progress` event whenever the progress changes, each with an `id`; "
+    "comment lines keep the connection alive. The stream ends after the final status. Reconnect "
+    "with `Last-Event-ID` to resume: the current state comes at once if it changed since; `204` "
+    "if the job had already finished at that event.",
+    parameters=[docs.JOB_ID, docs.RETRY_AFTER_ON_429, docs.WWW_AUTHENTICATE_ON_401],
+    responses={
+        (200, "text/event-stream"): OpenApiResponse(
+            {"type": "string"},
+            description="The event stream; each event's `data` is the job document in JSON.",
+        ),
+        204: OpenApiResponse(description="The job had finished at `Last-Event-ID`: nothing more."),
+        401: docs.UNAUTHORIZED,
+        404: docs.JOB_NOT_FOUND,
+        429: docs.THROTTLED,
+    },
+)

@@ -1,0 +1,204 @@
+"""Hearing of a job's changes without polling: the long poll and the event stream.
+
+Both are async views: while they wait, a request holds an ``asyncio.Event``
+(see ``jobs.waiting``), not a thread. Authentication, permissions, throttles
+and the 404 for someone else's job are the DRF views' own, run once up front.
+
+* ``GET /api/jobs/{id}/?wait=N`` with ``If-None-Match``: the document as soon
+  as it differs from that ETag, or ``304`` after N seconds.
+* ``GET /api/jobs/{id}/events/``: Server-Sent Events, ``status`` and
+  ``progress``, each with an ``id``; ``Last-Event-ID`` resumes; the stream
+  ends after the terminal event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
+from rest_framework.views import APIView
+
+from jobs.api import schema_async
+from jobs.api.responses import etag_for
+from jobs.api.serializers import JobSerializer
+from jobs.api.throttling import JobsRateThrottle
+from jobs.conf import jobs_settings
+from jobs.models import Job
+from jobs.waiting import release_request_thread, run_db, watcher
+
+RECHECK = "_jobs_recheck"
+
+
+def wait_seconds(request: HttpRequest) -> float | None | JsonResponse:
+    """Read ``?wait=N``: seconds (capped), None when absent, a 400 response when malformed."""
+    raw = request.GET.get("wait")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        return JsonResponse(
+            {"wait": [f"Send a whole number of seconds, at most {jobs_settings.LONG_POLL_MAX}."]},
+            status=400,
+        )
+    return min(float(raw), float(jobs_settings.LONG_POLL_MAX))
+
+
+def long_pollable(drf_view: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a DRF job-detail view so ``GET ...?wait=N`` waits asynchronously for a change.
+
+    Without ``wait`` (and for other methods) the DRF view answers as usual.
+    """
+
+    @functools.wraps(drf_view)  # keeps .cls and .initkwargs for the OpenAPI schema
+    async def view(request: HttpRequest, job_id: str) -> HttpResponse:
+        wait = wait_seconds(request) if request.method == "GET" else None
+        if isinstance(wait, JsonResponse):
+            return wait
+        response = await sync_to_async(drf_view)(request, job_id=job_id)
+        if not wait or response.status_code != 304 or response.job.is_terminal:
+            # Changed, or finished: a finished job will not change again.
+            return response
+        release_request_thread()
+        setattr(request, RECHECK, True)
+        deadline = time.monotonic() + wait
+        async with watcher().watch(response.job.pk) as changed:
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    await asyncio.wait_for(changed.wait(), remaining)
+                except TimeoutError:
+                    break
+                changed.clear()
+                response = await run_db(drf_view, request, job_id=job_id)
+                if response.status_code != 304:
+                    return response
+        return response
+
+    return view
+
+
+class EventStreamRenderer(BaseRenderer):
+    """Lets ``Accept: text/event-stream`` (what EventSource sends) reach the view.
+
+    The stream itself is written by ``job_events``; this only renders the
+    JSON error of a request that is refused before the stream starts.
+    """
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return json.dumps(data, cls=DRFJSONEncoder).encode()
+
+
+class JobEventsView(APIView):
+    """The checks before an event stream: who asks, and is it their job (else 401/404)."""
+
+    throttle_classes = [JobsRateThrottle]
+    throttle_scope = "jobs.poll"
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @schema_async.events_schema
+    def get(self, request: Request, job_id: str) -> Response:
+        from jobs.api.views import get_job_or_404
+
+        job = get_job_or_404(request, job_id)
+        response = Response(status=200)
+        response.job = job
+        response.user = request.user
+        return response
+
+
+def events_view(drf_view: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``JobEventsView`` into the async view that streams the events."""
+
+    @functools.wraps(drf_view)
+    async def view(request: HttpRequest, job_id: str) -> HttpResponse:
+        checked = await sync_to_async(drf_view)(request, job_id=job_id)
+        if checked.status_code != 200:
+            return _as_json(checked)
+        job, user = checked.job, checked.user
+        last_event_id = request.headers.get("Last-Event-ID") or None
+        if last_event_id is not None and job.is_terminal:
+            document = await run_db(_document, request, user, job.pk)
+            if document is not None and _event_id(document) == last_event_id:
+                # The client saw the end already: 204 tells EventSource to stop.
+                return HttpResponse(status=204)
+        response = StreamingHttpResponse(
+            _event_stream(request, user, job.pk, last_event_id),
+            content_type="text/event-stream; charset=utf-8",
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        return response
+
+    return view
+
+
+def _as_json(refused: Response) -> JsonResponse:
+    # Refusals are JSON whatever the client accepted (EventSource asks for
+    # text/event-stream), with their headers (WWW-Authenticate, Retry-After).
+    response = JsonResponse(refused.data, status=refused.status_code, safe=False)
+    for header in ("WWW-Authenticate", "Retry-After"):
+        if header in refused:
+            response[header] = refused[header]
+    return response
+
+
+def _document(request: HttpRequest, user: Any, job_pk: Any) -> dict[str, Any] | None:
+    job = Job.objects.filter(pk=job_pk, owner=user).first()
+    if job is None:
+        return None
+    return dict(JobSerializer(job, context={"request": request}).data)
+
+
+def _event_id(document: dict[str, Any]) -> str:
+    return etag_for(document).strip('"')
+
+
+def format_event(event: str, event_id: str, document: dict[str, Any]) -> str:
+    """One Server-Sent Event: its type, id and the job document as one line of JSON."""
+    data = json.dumps(document, cls=DRFJSONEncoder, separators=(",", ":"))
+    return f"event: {event}\nid: {event_id}\ndata: {data}\n\n"
+
+
+async def _event_stream(
+    request: HttpRequest, user: Any, job_pk: Any, last_event_id: str | None
+) -> AsyncIterator[str]:
+    release_request_thread()
+    yield "retry: 2000\n\n"
+    sent_id, sent_status = last_event_id, None
+    heartbeat = float(jobs_settings.STREAM_HEARTBEAT)
+    ends_at = time.monotonic() + float(jobs_settings.STREAM_MAX_SECONDS)
+    async with watcher().watch(job_pk) as changed:
+        while True:
+            changed.clear()
+            document = await run_db(_document, request, user, job_pk)
+            if document is None:
+                # Deleted (purged) while watched: nothing more will come.
+                yield "event: deleted\ndata: {}\n\n"
+                return
+            event_id = _event_id(document)
+            if event_id != sent_id:
+                # The first event of a connection is always a `status` event.
+                kind = "progress" if document["status"] == sent_status else "status"
+                yield format_event(kind, event_id, document)
+                sent_id, sent_status = event_id, document["status"]
+            if document["status"] in ("completed", "failed", "cancelled"):
+                return
+            remaining = ends_at - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(changed.wait(), min(heartbeat, remaining))
+            except TimeoutError:
+                yield ": keep-alive\n\n"
