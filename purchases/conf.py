@@ -17,8 +17,6 @@ DEFAULTS: dict[str, Any] = {
     "MAX_LINES": 50,
     # Seconds of artificial work in the sales report, to show its progress.
     "REPORT_DELAY": 0.0,
-    # The longest range of days a sales report covers.
-    "REPORT_MAX_DAYS": 366,
 }
 
 

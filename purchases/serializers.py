@@ -87,11 +87,6 @@ class SalesReportSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         date_from = attrs.get("date_from") or date_to - timedelta(days=29)
         if date_from > date_to:
             raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
-        longest = purchases_setting("REPORT_MAX_DAYS")
-        if (date_to - date_from).days >= longest:
-            raise serializers.ValidationError(
-                {"date_from": [f"Ask for at most {longest} days at a time."]}
-            )
         return {"date_from": date_from, "date_to": date_to}
 
 

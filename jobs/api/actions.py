@@ -128,6 +128,10 @@ def runs_as_job(
         def wrapper(view: APIView, request: Request, *args: Any, **kwargs: Any) -> Response:
             preference = parse_preference(request)
             if not (always or preference.respond_async):
+                # Inline, a key changes nothing; a malformed one is still refused.
+                from jobs.api.views import idempotency_key_from
+
+                idempotency_key_from(request)
                 return func(view, request, *args, **kwargs)
             return defer(view, request, kind=kind, input=input, preference=preference, kwargs=kwargs)
 

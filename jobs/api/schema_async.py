@@ -30,9 +30,10 @@ PREFER = OpenApiParameter(
 
 X_JOB_FLAG = OpenApiParameter(
     "X-Job-Flag",
-    type={"type": "string", "enum": ["ON"]},
+    type=str,
     location=OpenApiParameter.HEADER,
-    description="`ON` is the same as `Prefer: respond-async`; the `202` carries `X-Job-Flag: ON`.",
+    description="`ON` is the same as `Prefer: respond-async` (other values are ignored); the `202` "
+    "carries `X-Job-Flag: ON`.",
 )
 
 
@@ -43,10 +44,32 @@ def job_capable_schema(
     summary: str,
     description: str,
     inline_status: int = 200,
+    always: bool = False,
     request_examples: list[OpenApiExample] = (),
     **kwargs: Any,
 ) -> Any:
-    """``@extend_schema`` for an action decorated with ``@runs_as_job``: inline or a job."""
+    """``@extend_schema`` for an action decorated with ``@runs_as_job``: inline or a job.
+
+    ``always`` documents an action that is a job on every call (``always=True``).
+    """
+    if always:
+        inline = (
+            "The answer, inline: only with `Prefer: respond-async, wait=N` when the job "
+            "finished within N seconds. A job's `result` holds the same body."
+        )
+        accepted = (
+            "A job (always): poll `Location`, or follow `/api/jobs/{id}/events/`; its `result` "
+            "will be the body of the inline answer."
+        )
+    else:
+        inline = (
+            "The answer, inline: without `Prefer`, or when the job finished within `wait`. "
+            "A job's `result` holds the same body."
+        )
+        accepted = (
+            "A job (asked for with `Prefer: respond-async` or `X-Job-Flag: ON`): poll `Location`, "
+            "or follow `/api/jobs/{id}/events/`; its `result` will be the inline answer's body."
+        )
     return extend_schema(
         **kwargs,
         summary=summary,
@@ -59,25 +82,28 @@ def job_capable_schema(
             *docs.job_document_headers([202]),
             docs.response_header("Location", [202], "The job's URL path.", required=True),
             docs.response_header(
-                "Retry-After", [202], "Seconds to wait before polling.", schema=docs.RETRY_AFTER_SCHEMA
+                "Retry-After",
+                [202],
+                "Seconds to wait before polling.",
+                required=True,
+                schema=docs.RETRY_AFTER_SCHEMA,
             ),
             docs.response_header(
-                "Preference-Applied", [202], "`respond-async`: the answer is a job.", required=True
+                "Idempotent-Replayed",
+                [202],
+                "`true` when an earlier request with the same `Idempotency-Key` created this job.",
+                schema={"type": "string", "enum": ["true"]},
+            ),
+            docs.response_header(
+                "Preference-Applied", [202], "`respond-async`: the job you asked for."
             ),
             docs.response_header("X-Job-Flag", [202], "`ON`: the answer is a job.", required=True),
             docs.RETRY_AFTER_ON_429,
             docs.WWW_AUTHENTICATE_ON_401,
         ],
         responses={
-            inline_status: OpenApiResponse(
-                response,
-                description="The answer, inline: without `Prefer`, or when the job finished "
-                "within `wait`. A job's `result` holds the same body.",
-            ),
-            202: docs.job_response(
-                "A job (asked for with `Prefer: respond-async` or `X-Job-Flag: ON`): poll `Location`, "
-                "or follow `/api/jobs/{id}/events/`; its `result` will be the inline answer's body."
-            ),
+            inline_status: OpenApiResponse(response, description=inline),
+            202: docs.job_response(accepted),
             400: docs.BAD_REQUEST,
             401: docs.UNAUTHORIZED,
             403: docs.FORBIDDEN_CSRF,
@@ -104,8 +130,19 @@ events_schema = extend_schema(
     parameters=[docs.JOB_ID, docs.RETRY_AFTER_ON_429, docs.WWW_AUTHENTICATE_ON_401],
     responses={
         (200, "text/event-stream"): OpenApiResponse(
-            {"type": "string"},
-            description="The event stream; each event's `data` is the job document in JSON.",
+            {
+                "type": "object",
+                "description": "One server-sent event.",
+                "properties": {
+                    "event": {"type": "string", "enum": ["status", "progress", "deleted"]},
+                    "id": {"type": "string", "description": "Send it back as `Last-Event-ID`."},
+                    "data": {"type": "string", "description": "The job document, in JSON."},
+                    "retry": {"type": "integer"},
+                },
+            },
+            description="The event stream; each event's `data` is the job document in JSON. "
+            "Served by an ASGI server it follows the job to its end; under WSGI it carries the "
+            "current state only and EventSource reconnects after `retry` milliseconds.",
         ),
         204: OpenApiResponse(description="The job had finished at `Last-Event-ID`: nothing more."),
         401: docs.UNAUTHORIZED,

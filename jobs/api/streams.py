@@ -17,10 +17,11 @@ import asyncio
 import functools
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -124,7 +125,7 @@ def events_view(drf_view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(drf_view)
     async def view(request: HttpRequest, job_id: str) -> HttpResponse:
         checked = await sync_to_async(drf_view)(request, job_id=job_id)
-        if checked.status_code != 200:
+        if request.method != "GET" or checked.status_code != 200:
             return _as_json(checked)
         job, user = checked.job, checked.user
         last_event_id = request.headers.get("Last-Event-ID") or None
@@ -133,10 +134,14 @@ def events_view(drf_view: Callable[..., Any]) -> Callable[..., Any]:
             if document is not None and _event_id(document) == last_event_id:
                 # The client saw the end already: 204 tells EventSource to stop.
                 return HttpResponse(status=204)
-        response = StreamingHttpResponse(
-            _event_stream(request, user, job.pk, last_event_id),
-            content_type="text/event-stream; charset=utf-8",
-        )
+        if isinstance(request, ASGIRequest):
+            events: Any = _event_stream(request, user, job.pk, last_event_id)
+        else:
+            # Under WSGI a stream would hold a worker thread for its whole
+            # life: send the current state and end; EventSource reconnects
+            # after `retry`, which makes it a poll every 2 s.
+            events = _snapshot_stream(request, user, job.pk, last_event_id)
+        response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
         return response
@@ -148,7 +153,7 @@ def _as_json(refused: Response) -> JsonResponse:
     # Refusals are JSON whatever the client accepted (EventSource asks for
     # text/event-stream), with their headers (WWW-Authenticate, Retry-After).
     response = JsonResponse(refused.data, status=refused.status_code, safe=False)
-    for header in ("WWW-Authenticate", "Retry-After"):
+    for header in ("WWW-Authenticate", "Retry-After", "Allow"):
         if header in refused:
             response[header] = refused[header]
     return response
@@ -169,6 +174,17 @@ def format_event(event: str, event_id: str, document: dict[str, Any]) -> str:
     """One Server-Sent Event: its type, id and the job document as one line of JSON."""
     data = json.dumps(document, cls=DRFJSONEncoder, separators=(",", ":"))
     return f"event: {event}\nid: {event_id}\ndata: {data}\n\n"
+
+
+def _snapshot_stream(
+    request: HttpRequest, user: Any, job_pk: Any, last_event_id: str | None
+) -> Iterator[str]:
+    yield "retry: 2000\n\n"
+    document = _document(request, user, job_pk)
+    if document is None:
+        yield "event: deleted\ndata: {}\n\n"
+    elif _event_id(document) != last_event_id:
+        yield format_event("status", _event_id(document), document)
 
 
 async def _event_stream(

@@ -63,6 +63,9 @@ class JobDetailView(APIView):
             304: OpenApiResponse(
                 description="Not modified: the job is as in your `If-None-Match`. No body."
             ),
+            400: OpenApiResponse(
+                docs.BAD_REQUEST_BODY, description="`wait` is not a whole number of seconds."
+            ),
             401: docs.UNAUTHORIZED,
             404: docs.JOB_NOT_FOUND,
             429: docs.THROTTLED,

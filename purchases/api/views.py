@@ -16,7 +16,12 @@ from jobs.api import schema as docs
 from jobs.api.actions import runs_as_job
 from jobs.api.schema_async import job_capable_schema
 from jobs.api.throttling import JobsRateThrottle
-from purchases.api.schema import PURCHASE_EXAMPLES, PURCHASE_KIND, REPORT_KIND
+from purchases.api.schema import (
+    PURCHASE_EXAMPLES,
+    PURCHASE_KIND,
+    REPORT_KIND,
+    PurchaseResultSerializer,
+)
 from purchases.conf import purchases_setting
 from purchases.handlers import abandon_purchase, execute_purchase
 from purchases.models import Order, Product
@@ -97,8 +102,11 @@ class OrderDetailView(OrderQuerysetMixin, RetrieveAPIView):
     serializer_class = OrderSerializer
 
 
-@docs.submit_schema(
+@job_capable_schema(
     PurchaseSerializer,
+    PurchaseResultSerializer,
+    always=True,
+    inline_status=201,
     summary="Buy products (a job)",
     description="Validates the body at once (`400` with field errors, no job), then answers `202` with a "
     "pending job that reserves stock, charges the payment and confirms the order. Poll `Location`; "

@@ -58,6 +58,12 @@ def config(token: str) -> schemathesis.Config:
                     "include-operation-id": "auth_token_create",
                     "checks": {"positive_data_acceptance": {"expected-statuses": [*POSITIVE, "400"]}},
                 },
+                # A sales report whose date_from is after its date_to is a
+                # 400: a rule between two fields, which a schema cannot say.
+                {
+                    "include-operation-id": "reports_sales",
+                    "checks": {"positive_data_acceptance": {"expected-statuses": [*POSITIVE, "400"]}},
+                },
                 {
                     "include-operation-id": "purchases_create",
                     "checks": {"positive_data_acceptance": {"expected-statuses": [*POSITIVE, "422"]}},
