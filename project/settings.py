@@ -265,9 +265,12 @@ JOBS: dict = {
 for _name in (
     "DEFAULT_TIMEOUT", "LEASE_GRACE", "KILL_MARGIN", "REAPER_INTERVAL", "LOST_AFTER",
     "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DEFAULT_TTL", "PURGE_EVERY_MINUTES",
+    "PREFER_WAIT_MAX", "LONG_POLL_MAX", "WATCH_DB_THREADS", "STREAM_HEARTBEAT", "STREAM_MAX_SECONDS",
 ):  # fmt: skip
     if os.environ.get(f"JOBS_{_name}"):
         JOBS[_name] = int(os.environ[f"JOBS_{_name}"])
+if os.environ.get("JOBS_WATCH_INTERVAL"):
+    JOBS["WATCH_INTERVAL"] = float(os.environ["JOBS_WATCH_INTERVAL"])
 
 # Defaults in purchases/conf.py.
 PURCHASES = {
