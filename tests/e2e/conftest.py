@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from tests.integration.processes import BASE_DIR, start, stop
+from tests.integration.processes import BASE_DIR, child_env, free_port, start, stop, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -88,6 +91,56 @@ def qcluster(start_qcluster: Callable[..., subprocess.Popen]) -> subprocess.Pope
 
 
 @pytest.fixture
+def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
+    """A real uvicorn process serving ``project.asgi`` on the test database; its base URL.
+
+    Started as ``manage.py serve`` starts it, on a free port, after a
+    ``collectstatic`` (WhiteNoise serves the collected files, as in ``make run``).
+    Stopped by PID even on failure, before the test database is flushed.
+    """
+    pytest.importorskip("uvicorn", reason="uvicorn is not installed (pip install -r requirements.txt)")
+    subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), "collectstatic", "--no-input", "--verbosity", "0"],
+        cwd=BASE_DIR, env=child_env(), check=True, timeout=120,
+    )  # fmt: skip
+    port = free_port()
+    log = tmp_path / "uvicorn.log"
+    handle = open(log, "wb")  # noqa: SIM115 - closed by stop()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "project.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+        ],
+        cwd=BASE_DIR, env=child_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    process.log_handle = handle  # type: ignore[attr-defined]
+    process.log_path = log  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: process.poll() is not None or answers(f"{base}/"),
+            timeout=30,
+            what=f"uvicorn on port {port}",
+        )
+        if process.poll() is not None:
+            pytest.fail(f"uvicorn exited with {process.returncode}:\n{qcluster_log(process)}")
+        yield base
+    finally:
+        stop(process)
+
+
+def answers(url: str) -> bool:
+    """True once something answers HTTP at ``url`` (any status)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
 def screenshot(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
     """Save a full-page screenshot as ``<name>-<database>.png``; listed at the end of the run."""
 
@@ -138,7 +191,7 @@ def browser_page(browser_available: Any, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def qcluster_log(process: Any) -> str:
-    """The cluster's output so far, for assertion messages."""
+    """The output so far of a process started with a log (cluster, uvicorn), for assertion messages."""
     path = getattr(process, "log_path", None)
     if path is None or not os.path.exists(path):
         return ""
