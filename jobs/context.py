@@ -22,6 +22,9 @@ class JobContext:
     the handler holds: inside one, nobody sees the update before the commit.
     """
 
+    #: True: this code runs in a worker, as a job (see ``InlineJobContext``).
+    in_job = True
+
     def __init__(
         self,
         *,
@@ -96,6 +99,7 @@ class InlineJobContext:
     max_attempts = 1
     is_last_attempt = True
     in_job = False
+    call: dict = {}
 
     def progress(self, percentage: int, message: str = "", *, cancellable: bool = True) -> None:
         """Do nothing: nobody polls a request."""
@@ -107,8 +111,6 @@ class InlineJobContext:
     def __repr__(self) -> str:
         return "<InlineJobContext>"
 
-
-JobContext.in_job = True  # type: ignore[attr-defined]
 
 _INLINE = InlineJobContext()
 _current: ContextVar[JobContext | None] = ContextVar("jobs_current_job", default=None)

@@ -107,7 +107,7 @@ def test_serve_runs_web_and_worker_and_ctrl_c_stops_both(tmp_path, user, make_pr
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _answers(base), timeout=30, what="gunicorn to answer")
+        wait_for(lambda: _answers(base), timeout=30, what="uvicorn to answer")
         token = token_for(base, "alice", "alice-pass-123")
         goods = [{"product_id": product.pk, "quantity": 1}]
         status, headers, _ = http("POST", f"{base}/api/purchases/", {"goods": goods}, token=token)
@@ -121,7 +121,7 @@ def test_serve_runs_web_and_worker_and_ctrl_c_stops_both(tmp_path, user, make_pr
         # A terminal's Ctrl-C: SIGINT to the foreground process group.
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=40) == 0, log.read_text()
-        assert not group_alive(web_pid), "gunicorn processes left behind"
+        assert not group_alive(web_pid), "uvicorn processes left behind"
         assert not group_alive(worker_pid), "django-q2 processes left behind"
     finally:
         stop(process)
