@@ -1,0 +1,87 @@
+/**
+ * The errors the jobs client rejects with, and how an error answer becomes one.
+ *
+ * @module jobs/errors
+ */
+
+/** An HTTP answer the client cannot use: 4xx, 5xx after retries, or no answer at all. */
+export class ApiError extends Error {
+  /**
+   * @param {string} message
+   * @param {{status: number, code: string, detail: string, body?: *, cause?: *}} info
+   *   `status` is 0 when the server never answered (`code` "network_error").
+   */
+  constructor(message, { status, code, detail, body = null, cause } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+    this.body = body;
+  }
+}
+
+/** The job ended `failed` or `cancelled`; `code` and `message` come from its `error`. */
+export class JobFailedError extends Error {
+  /** @param {import("./client.js").JobDocument} job */
+  constructor(job) {
+    const error = job.error || {};
+    super(error.message || `The job ended ${job.status}.`);
+    this.name = "JobFailedError";
+    this.code = error.code || job.status;
+    this.status = job.status;
+    this.job = job;
+  }
+}
+
+/** `timeoutMs` passed before the job finished (the job itself goes on). */
+export class WaitTimeoutError extends Error {
+  /** @param {number} timeoutMs */
+  constructor(timeoutMs) {
+    super(`Gave up waiting for the job after ${timeoutMs} ms; it may still finish.`);
+    this.name = "TimeoutError";
+    this.code = "wait_timeout";
+  }
+}
+
+/**
+ * Build the {@link ApiError} for an error answer's status and (parsed) body.
+ *
+ * A `{"detail", "code"}` body gives both; DRF field errors are flattened into
+ * one readable `detail` ("goods: This field is required.").
+ *
+ * @param {number} status
+ * @param {*} body
+ * @returns {ApiError}
+ */
+export function errorFromBody(status, body) {
+  let detail;
+  let code;
+  if (body && typeof body === "object" && !Array.isArray(body) && typeof body.detail === "string") {
+    detail = body.detail;
+    code = body.code || `http_${status}`;
+  } else if (body && typeof body === "object") {
+    // DRF field errors: {"goods": ["..."], "quantity": [...]}.
+    detail = fieldErrors(body).join(" ");
+    code = status === 400 ? "invalid" : `http_${status}`;
+  } else {
+    detail = `The server answered ${status}.`;
+    code = `http_${status}`;
+  }
+  return new ApiError(detail || `The server answered ${status}.`, { status, code, detail, body });
+}
+
+function fieldErrors(value, path = "") {
+  if (typeof value === "string") return [path ? `${path}: ${value}` : value];
+  if (Array.isArray(value)) {
+    if (value.every((item) => typeof item === "string")) return value.flatMap((item) => fieldErrors(item, path));
+    // A list serializer's errors: one entry per item, {} for the valid ones.
+    return value.flatMap((item, index) => fieldErrors(item, `${path}[${index}]`));
+  }
+  if (value && typeof value === "object") {
+    return Object.entries(value).flatMap(([key, item]) =>
+      fieldErrors(item, key === "non_field_errors" ? path : path ? `${path}.${key}` : key),
+    );
+  }
+  return [];
+}
