@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
 
 from jobs.conf import jobs_settings
 from jobs.models import Job
@@ -92,7 +92,7 @@ def _with_connection(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     # drop one the database closed (restart, failover) and retry once.
     try:
         return func(*args, **kwargs)
-    except DatabaseError:
+    except (OperationalError, InterfaceError):
         if connection.in_atomic_block:
             raise
         close_old_connections()

@@ -84,13 +84,13 @@ class JobAdmin(admin.ModelAdmin):
     inlines = [JobEventInline]
     fieldsets = [
         (None, {"fields": ["id", "kind", "owner", "status", "progress", "attempts_display"]}),
-        ("Input and outcome", {"fields": ["payload_pretty", "result_pretty", "error_pretty", "traceback_pre"]}),
+        ("Input and outcome", {"fields": ["payload_pretty", "call_pretty", "result_pretty", "result_status", "error_pretty", "traceback_pre"]}),
         ("Timing", {"fields": ["created_at", "started_at", "finished_at", "duration_display", "available_at", "expires_at"]}),
         ("Queue", {"fields": ["idempotency_key", "cancel_requested", "worker", "task_links"]}),
     ]  # fmt: skip
     readonly_fields = [
         "id", "kind", "owner", "status", "progress", "attempts_display", "payload_pretty",
-        "result_pretty", "error_pretty", "traceback_pre", "created_at", "started_at",
+        "call_pretty", "result_status", "result_pretty", "error_pretty", "traceback_pre", "created_at", "started_at",
         "finished_at", "duration_display", "available_at", "expires_at", "idempotency_key",
         "cancel_requested", "worker", "task_links",
     ]  # fmt: skip
@@ -200,6 +200,11 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="payload")
     def payload_pretty(self, job: Job) -> str:
         return pretty_json(job.payload)
+
+    @admin.display(description="API request")
+    def call_pretty(self, job: Job) -> str:
+        # Set for a job asked of a job-capable endpoint (Prefer: respond-async).
+        return pretty_json(job.call) if job.call else "-"
 
     @admin.display(description="result")
     def result_pretty(self, job: Job) -> str:

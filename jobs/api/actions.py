@@ -37,9 +37,12 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
 
 from jobs.api.responses import job_accepted_response
+from jobs.api.views import idempotency_key_from
 from jobs.conf import jobs_settings
 from jobs.context import JobContext
 from jobs.registry import AbandonHook, ActionResponse, job
+from jobs.services import job_submit
+from jobs.waiting import wait_until_finished
 
 if TYPE_CHECKING:
     from rest_framework.serializers import BaseSerializer
@@ -129,8 +132,6 @@ def runs_as_job(
             preference = parse_preference(request)
             if not (always or preference.respond_async):
                 # Inline, a key changes nothing; a malformed one is still refused.
-                from jobs.api.views import idempotency_key_from
-
                 idempotency_key_from(request)
                 return func(view, request, *args, **kwargs)
             return defer(view, request, kind=kind, input=input, preference=preference, kwargs=kwargs)
@@ -152,10 +153,6 @@ def defer(
     kwargs: dict[str, Any],
 ) -> Response:
     """Store the request as a job of ``kind``; answer 202, or inline if it finished within ``wait``."""
-    from jobs.api.views import idempotency_key_from
-    from jobs.services import job_submit
-    from jobs.waiting import wait_until_finished
-
     serializer_class = input
     if serializer_class is None and hasattr(view, "get_serializer_class"):
         serializer_class = view.get_serializer_class()
