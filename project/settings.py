@@ -279,6 +279,8 @@ PURCHASES = {
     "TIMEOUT": int(os.environ.get("PURCHASES_TIMEOUT", "120")),
     # A few seconds of pretend work in the sales report (0 in the tests).
     "REPORT_DELAY": float(os.environ.get("PURCHASES_REPORT_DELAY", "3.0")),
+    # Seconds a sales report job may run (read at start-up, like TIMEOUT).
+    "REPORT_TIMEOUT": int(os.environ.get("PURCHASES_REPORT_TIMEOUT", "60")),
 }
 
 LOGGING = {

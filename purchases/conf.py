@@ -17,6 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_LINES": 50,
     # Seconds of artificial work in the sales report, to show its progress.
     "REPORT_DELAY": 0.0,
+    # Seconds a sales report job may run.
+    "REPORT_TIMEOUT": 60,
 }
 
 

@@ -154,7 +154,12 @@ class SalesReportView(APIView):
         "(inclusive; both optional, default the last 30 days). Answers inline by default; send "
         "`Prefer: respond-async` for a job whose `result` is the same report.",
     )
-    @runs_as_job(kind=REPORT_KIND, input=SalesReportSerializer, timeout=60, ttl=timedelta(days=1))
+    @runs_as_job(
+        kind=REPORT_KIND,
+        input=SalesReportSerializer,
+        timeout=purchases_setting("REPORT_TIMEOUT"),
+        ttl=timedelta(days=1),
+    )
     def post(self, request: Request) -> Response:
         serializer = SalesReportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
