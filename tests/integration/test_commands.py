@@ -248,3 +248,27 @@ def test_jobs_stats_survives_a_broker_that_is_down(monkeypatch, caplog):
     assert json.loads(run("jobs_stats", "--json"))["queue_depth"] is None
     assert "Tasks waiting in the django-q2 queue: unknown (broker not reachable)" in run("jobs_stats")
     assert "Could not read the django-q2 queue size" in caplog.text
+
+
+def test_load_demo_gives_the_demo_user_a_sales_history_once():
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    from purchases.models import Order, OrderStatus
+
+    call_command("load_demo", stdout=StringIO())
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+
+    demo = get_user_model().objects.get(username="demo")
+    orders = Order.objects.filter(owner=demo)
+    assert orders.count() == 5 and set(orders.values_list("status", flat=True)) == {OrderStatus.PAID}
+    assert "Past orders of 'demo': already there." in out.getvalue()
+
+    client = APIClient(HTTP_HOST="localhost")
+    client.force_authenticate(demo)
+    report = client.post("/api/reports/sales/", {}, format="json")
+    assert report.status_code == 200, report.content
+    # Four of the five orders fall in the last 30 days.
+    assert report.json()["orders"] == 4
+    assert report.json()["total"] == "606.85"
