@@ -116,3 +116,37 @@ def http(method: str, url: str, body: Any = None, token: str | None = None) -> t
     except urllib.error.HTTPError as error:
         raw = error.read()
         return error.code, dict(error.headers), json.loads(raw) if raw else None
+
+
+def start_uvicorn(port: int, log: Path, **env: str) -> subprocess.Popen:
+    """Start one uvicorn worker process serving ``project.asgi`` (as ``manage.py serve`` does).
+
+    With ``--workers 1`` uvicorn serves from the process it starts in: the
+    returned pid is the server itself (for /proc figures), in its own session.
+    """
+    handle = open(log, "wb")  # noqa: SIM115 - closed by stop()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "project.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1", "--lifespan", "off", "--no-server-header",
+            # Open event streams would otherwise hold a SIGTERM until they end.
+            "--timeout-graceful-shutdown", "3",
+        ],  # fmt: skip
+        cwd=BASE_DIR,
+        env=child_env(**env),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    process.log_handle = handle  # type: ignore[attr-defined]
+    return process
+
+
+def serving(base: str) -> bool:
+    """True once the server at ``base`` answers (an anonymous API call gets 401)."""
+    try:
+        status, _, _ = http("GET", f"{base}/api/products/")
+    except OSError:
+        return False
+    return status == 401
