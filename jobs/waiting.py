@@ -88,8 +88,10 @@ async def run_db(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def _with_connection(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    # These threads live for the whole process and keep their connection;
-    # drop one the database closed (restart, failover) and retry once.
+    # These threads live for the whole process and keep their connection
+    # (or, with a connection pool, hand it back after each call); drop one
+    # the database closed (restart, failover) and retry once.
+    pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
     try:
         return func(*args, **kwargs)
     except (OperationalError, InterfaceError):
@@ -99,6 +101,9 @@ def _with_connection(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if connection.connection is not None and not connection.is_usable():
             connection.close()
         return func(*args, **kwargs)
+    finally:
+        if pooled:
+            connection.close()
 
 
 def release_request_thread() -> None:
@@ -135,6 +140,7 @@ class JobWatcher:
     def __init__(self) -> None:
         self._waiters: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
         self._versions: dict[uuid.UUID, tuple[Any, ...] | None] = {}
+        self._changes: dict[uuid.UUID, int] = defaultdict(int)
         self._task: asyncio.Task[None] | None = None
         self._listening = False
 
@@ -158,6 +164,7 @@ class JobWatcher:
                 if not waiters:
                     del self._waiters[job_id]
                     self._versions.pop(job_id, None)
+                    self._changes.pop(job_id, None)
             if not self._waiters and self._task is not None:
                 # Nobody waits: stop listening/polling (and free the connection).
                 self._task.cancel()
@@ -172,8 +179,16 @@ class JobWatcher:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def changes(self, job_id: uuid.UUID) -> int:
+        """How many times the waiters of ``job_id`` were woken so far (a logical clock)."""
+        return self._changes.get(job_id, 0)
+
     def _wake(self, job_id: uuid.UUID) -> None:
-        for event in self._waiters.get(job_id, ()):
+        waiters = self._waiters.get(job_id)
+        if not waiters:
+            return
+        self._changes[job_id] += 1
+        for event in waiters:
             event.set()
 
     def _wake_all(self) -> None:

@@ -118,6 +118,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # them before reuse (a restarted server is noticed, not fatal).
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # ASGI web processes (project/asgi.py) share a bounded pool instead: a
+    # burst of requests, each on a thread of its own, then waits for a
+    # connection rather than running PostgreSQL out of them.
+    if int(os.environ.get("DB_POOL_MAX_SIZE", "0")) > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": int(os.environ["DB_POOL_MAX_SIZE"]),
+            "timeout": 30,
+        }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     # The web server and the worker are separate processes writing one file:

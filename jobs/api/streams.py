@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -38,6 +39,16 @@ from jobs.models import Job
 from jobs.waiting import release_request_thread, run_db, watcher
 
 RECHECK = "_jobs_recheck"
+
+
+async def wait_set(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set; raise ``TimeoutError`` after ``timeout`` seconds.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation
+    (a client gone) that arrives just as the event is set.
+    """
+    async with asyncio.timeout(timeout):
+        await event.wait()
 
 
 def wait_seconds(request: HttpRequest) -> float | None | JsonResponse:
@@ -74,7 +85,7 @@ def long_pollable(drf_view: Callable[..., Any]) -> Callable[..., Any]:
         async with watcher().watch(response.job.pk) as changed:
             while (remaining := deadline - time.monotonic()) > 0:
                 try:
-                    await asyncio.wait_for(changed.wait(), remaining)
+                    await wait_set(changed, remaining)
                 except TimeoutError:
                     break
                 changed.clear()
@@ -195,10 +206,13 @@ async def _event_stream(
     sent_id, sent_status = last_event_id, None
     heartbeat = float(jobs_settings.STREAM_HEARTBEAT)
     ends_at = time.monotonic() + float(jobs_settings.STREAM_MAX_SECONDS)
-    async with watcher().watch(job_pk) as changed:
+    jobs_watcher = watcher()
+    async with jobs_watcher.watch(job_pk) as changed:
         while True:
             changed.clear()
-            document = await run_db(_document, request, user, job_pk)
+            document = await shared_document(
+                request, user, job_pk, seen=jobs_watcher.changes(job_pk)
+            )
             if document is None:
                 # Deleted (purged) while watched: nothing more will come.
                 yield "event: deleted\ndata: {}\n\n"
@@ -211,10 +225,47 @@ async def _event_stream(
                 sent_id, sent_status = event_id, document["status"]
             if document["status"] in ("completed", "failed", "cancelled"):
                 return
-            remaining = ends_at - time.monotonic()
-            if remaining <= 0:
-                return
-            try:
-                await asyncio.wait_for(changed.wait(), min(heartbeat, remaining))
-            except TimeoutError:
-                yield ": keep-alive\n\n"
+            # Wait for a change; only a change costs a read, a heartbeat does not.
+            while not changed.is_set():
+                remaining = ends_at - time.monotonic()
+                if remaining <= 0:
+                    return
+                try:
+                    await wait_set(changed, min(heartbeat, remaining))
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+
+
+_reads: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], tuple[int, asyncio.Task[Any]]]] = (
+    WeakKeyDictionary()
+)
+
+
+async def shared_document(
+    request: HttpRequest, user: Any, job_pk: Any, *, seen: int
+) -> dict[str, Any] | None:
+    """Read the job document once for every stream of the job that asks at the same moment.
+
+    A change wakes all the streams of a job together: they share one read
+    (per host, since the document holds absolute URLs) instead of queueing
+    one each on the few database threads. ``seen`` is the watcher's count of
+    changes to the job the caller knows of: a read started before the latest
+    of them is not shared, so nobody gets a state older than what woke them.
+    """
+    loop = asyncio.get_running_loop()
+    reads = _reads.setdefault(loop, {})
+    key = (job_pk, getattr(user, "pk", None), request.scheme, request.get_host())
+    started_at, pending = reads.get(key, (-1, None))
+    # Equal counts: the read began after the change the caller knows of (the
+    # count only grows while someone watches; it starts again from 0 after).
+    if pending is None or started_at != seen:
+        pending = loop.create_task(run_db(_document, request, user, job_pk))
+        reads[key] = (seen, pending)
+
+        def forget(task: asyncio.Task[Any], key: tuple[Any, ...] = key) -> None:
+            if reads.get(key, (0, None))[1] is task:
+                del reads[key]
+
+        pending.add_done_callback(forget)
+    # shield: one stream going away must not cancel the read the others wait for.
+    return await asyncio.shield(pending)
