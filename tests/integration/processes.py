@@ -102,8 +102,8 @@ def wait_for(check: Callable[[], Any], *, timeout: float, interval: float = 0.2,
         time.sleep(interval)
 
 
-def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, dict, Any]:
-    """Make a JSON request; return status, headers and decoded body."""
+def http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any, Any]:
+    """Make a JSON request; return status, headers (case-insensitive) and decoded body."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
@@ -112,10 +112,10 @@ def http(method: str, url: str, body: Any = None, token: str | None = None) -> t
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             raw = response.read()
-            return response.status, dict(response.headers), json.loads(raw) if raw else None
+            return response.status, response.headers, json.loads(raw) if raw else None
     except urllib.error.HTTPError as error:
         raw = error.read()
-        return error.code, dict(error.headers), json.loads(raw) if raw else None
+        return error.code, error.headers, json.loads(raw) if raw else None
 
 
 def start_uvicorn(port: int, log: Path, **env: str) -> subprocess.Popen:
