@@ -59,6 +59,8 @@ class Preference:
 
     respond_async: bool = False
     wait: float | None = None
+    #: The job was asked for in ``Prefer`` (then ``Preference-Applied`` says so).
+    preferred: bool = False
 
 
 def parse_preference(request: Request) -> Preference:
@@ -67,7 +69,8 @@ def parse_preference(request: Request) -> Preference:
     As RFC 7240 asks, preferences that are unknown or malformed (``wait=soon``)
     are ignored rather than refused. ``wait`` is capped by ``JOBS["PREFER_WAIT_MAX"]``.
     """
-    respond_async = request.headers.get("X-Job-Flag", "").strip().lower() == "on"
+    flagged = request.headers.get("X-Job-Flag", "").strip().lower() == "on"
+    preferred = False
     wait: float | None = None
     # Several Prefer headers arrive joined with commas; each preference may
     # carry parameters after ";", which we do not use.
@@ -77,10 +80,10 @@ def parse_preference(request: Request) -> Preference:
             continue
         token, value = match.group(1).lower(), (match.group(2) or "").strip('"')
         if token == "respond-async":
-            respond_async = True
-        elif token == "wait" and value.isdigit():
+            preferred = True
+        elif token == "wait" and value.isascii() and value.isdigit():
             wait = min(float(value), float(jobs_settings.PREFER_WAIT_MAX))
-    return Preference(respond_async=respond_async, wait=wait)
+    return Preference(respond_async=flagged or preferred, wait=wait, preferred=preferred)
 
 
 def runs_as_job(
@@ -173,7 +176,7 @@ def defer(
             response["Vary"] = "Prefer, X-Job-Flag"
             return response
     response = job_accepted_response(job, request, replayed=not submission.created)
-    if preference.respond_async:
+    if preference.preferred:
         response["Preference-Applied"] = "respond-async"
     response["X-Job-Flag"] = "ON"
     response["Vary"] = "Prefer, X-Job-Flag"

@@ -44,7 +44,7 @@ class LimitedJSONParser(JSONParser):
         limit = getattr(settings, "API_MAX_BODY_BYTES", DEFAULT_MAX_BODY)
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise RequestTooLarge(f"The request body is over the {limit}-byte limit.")
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:

@@ -56,7 +56,7 @@ def wait_seconds(request: HttpRequest) -> float | None | JsonResponse:
     raw = request.GET.get("wait")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         return JsonResponse(
             {"wait": [f"Send a whole number of seconds, at most {jobs_settings.LONG_POLL_MAX}."]},
             status=400,

@@ -144,7 +144,7 @@ class JobPagination(CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or int(raw) < 1:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
             raise ValidationError(
                 {"page_size": [f"Send a whole number from 1 to {self.max_page_size}."]}
             )

@@ -60,6 +60,16 @@ def test_list_page_size_is_capped(api, user):
     assert len(api.get("/api/jobs/", {"page_size": 100000}).json()["results"]) == 3
 
 
+@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "\u00b2", "\u0663"])
+def test_list_bad_page_size_is_400_not_500(api, user, page_size):
+    # "²" and "٣" pass str.isdigit() but not int().
+    make_jobs(user, 1)
+    api.raise_request_exception = False
+    response = api.get("/api/jobs/", {"page_size": page_size})
+    assert response.status_code == 400, response.content
+    assert "page_size" in response.json()
+
+
 def test_list_bad_cursor_is_404_json(api, user):
     make_jobs(user, 1)
     assert_json_404(api.get("/api/jobs/", {"cursor": "garbage"}))

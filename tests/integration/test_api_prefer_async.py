@@ -329,6 +329,9 @@ def test_a_job_answers_202_with_its_headers(post, fake_queue, headers):
     assert fake_queue.job_ids == [str(job.pk)]
     if "HTTP_PREFER" in headers:
         assert response["Preference-Applied"] == "respond-async"
+    else:
+        # RFC 7240: Preference-Applied reports preferences the client sent in Prefer.
+        assert "Preference-Applied" not in response
 
 
 @pytest.mark.django_db
@@ -354,7 +357,7 @@ def test_without_respond_async_the_report_runs_inline(post, sales, headers):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("wait", ["abc", "-1", "1.5", '"soon"', ""])
+@pytest.mark.parametrize("wait", ["abc", "-1", "1.5", '"soon"', "", "\u00b2"])
 def test_malformed_wait_is_ignored(post, wait):
     started = time.monotonic()
     response = post(REPORT, {}, HTTP_PREFER=f"respond-async, wait={wait}")

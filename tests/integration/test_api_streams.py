@@ -268,7 +268,7 @@ def test_long_poll_of_a_finished_job_answers_304_at_once(auth, user):
     assert elapsed < 2
 
 
-@pytest.mark.parametrize("wait", ["-1", "abc", "1.5", "10s"])
+@pytest.mark.parametrize("wait", ["-1", "abc", "1.5", "10s", "%C2%B2"])
 def test_malformed_wait_is_a_json_400(auth, job, wait):
     response = run(lambda: get(f"{job_url(job.pk)}?wait={wait}", auth))
     assert response.status_code == 400

@@ -158,6 +158,7 @@ def preference(**meta: str) -> Preference:
         ("respond-async, wait=-1", Preference(True, None)),
         ("respond-async, wait=1.5", Preference(True, None)),
         ("respond-async, wait=", Preference(True, None)),
+        ("respond-async, wait=\u00b2", Preference(True, None)),
         ("return=minimal, handling=lenient", Preference(False, None)),
         ("respond-async-later", Preference(False, None)),
         ("no-respond-async", Preference(False, None)),
@@ -165,7 +166,10 @@ def preference(**meta: str) -> Preference:
     ],
 )
 def test_prefer_header(prefer, expected):
-    assert preference(HTTP_PREFER=prefer) == expected
+    parsed = preference(HTTP_PREFER=prefer)
+    assert (parsed.respond_async, parsed.wait) == (expected.respond_async, expected.wait)
+    # Asked for in Prefer: the 202 will say Preference-Applied.
+    assert parsed.preferred is expected.respond_async
 
 
 def test_no_headers_is_no_preference():
@@ -181,7 +185,7 @@ def test_x_job_flag(flag, expected):
 
 
 def test_x_job_flag_combines_with_prefer_wait():
-    assert preference(HTTP_X_JOB_FLAG="ON", HTTP_PREFER="wait=2") == Preference(True, 2.0)
+    assert preference(HTTP_X_JOB_FLAG="ON", HTTP_PREFER="wait=2") == Preference(True, 2.0, preferred=False)
 
 
 def test_repeated_prefer_headers_are_read_together():
@@ -195,7 +199,7 @@ def test_repeated_prefer_headers_are_read_together():
     }
     request = ASGIRequest(scope, io.BytesIO(b""))
     assert request.headers["Prefer"] == "wait=3,Respond-Async"
-    assert parse_preference(Request(request)) == Preference(True, 3.0)
+    assert parse_preference(Request(request)) == Preference(True, 3.0, preferred=True)
 
 
 def test_wait_is_capped_by_the_setting_read_at_call_time(settings):

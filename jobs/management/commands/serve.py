@@ -67,7 +67,7 @@ class Command(BaseCommand):
     def _web_command(self, options: dict[str, Any]) -> list[str]:
         module, _, attribute = settings.ASGI_APPLICATION.rpartition(".")
         host, _, port = options["bind"].rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isascii() and port.isdigit()):
             raise CommandError("--bind takes HOST:PORT, e.g. 127.0.0.1:8000.")
         return [
             sys.executable, "-m", "uvicorn", f"{module}:{attribute}",
