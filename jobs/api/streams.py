@@ -100,7 +100,7 @@ def long_pollable(drf_view: Callable[..., Any]) -> Callable[..., Any]:
 class EventStreamRenderer(BaseRenderer):
     """Lets ``Accept: text/event-stream`` (what EventSource sends) reach the view.
 
-    The stream itself is written by ``job_events``; this only renders the
+    The stream itself is written by ``events_view``; this only renders the
     JSON error of a request that is refused before the stream starts.
     """
 
