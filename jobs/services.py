@@ -159,7 +159,13 @@ def _validated(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
     # What the handler gets is exactly what the JSON column gives back.
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    try:
+        return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    except TypeError:
+        # Validated data holding objects JSON cannot carry (model instances
+        # from related fields): keep the input that passed validation, which
+        # validates again to the same objects where the job runs.
+        return json.loads(json.dumps(dict(payload), cls=DjangoJSONEncoder))
 
 
 def _fingerprint(kind: str, data: dict[str, Any]) -> str:

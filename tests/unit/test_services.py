@@ -244,3 +244,18 @@ def test_deleting_an_active_job_is_refused_and_keeps_it(processing, make_job):
 
     assert excinfo.value.code == "job_not_finished"
     assert Job.objects.filter(pk=job.pk).exists()
+
+
+def test_validated_data_json_cannot_carry_is_stored_as_the_input(user, make_product):
+    # A PrimaryKeyRelatedField validates to a model instance: the job keeps
+    # the body that passed validation instead of failing with a 500.
+    from rest_framework import serializers
+
+    from jobs.services import _validated
+    from purchases.models import Product
+
+    class ByProduct(serializers.Serializer):
+        product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
+
+    product = make_product()
+    assert _validated(ByProduct, {"product": product.pk}, {"owner": user}) == {"product": product.pk}
