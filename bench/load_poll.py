@@ -62,6 +62,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from jobs.processes import stop_process_groups  # noqa: E402 - needs ROOT on the path
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/jobs_load_bench"
 LOG_DIR = ROOT / "var" / "load_poll"
 USER_PREFIX = "load-user-"
@@ -185,28 +187,8 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 def stop(children: list[subprocess.Popen], grace: float) -> None:
     """SIGTERM to each main process, a bounded wait, then SIGKILL to each process group."""
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for child in children:
-        try:
-            child.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(
-                f"  pid {child.pid} still running after {grace:.0f} s: killing its process group"
-            )
-    for child in children:
-        try:
-            # Each child leads its own session and process group: this also
-            # removes workers that outlived their main process.
-            os.killpg(child.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            print(f"  pid {child.pid} did not exit after SIGKILL")
+    for child in stop_process_groups(children, grace=grace):
+        print(f"  pid {child.pid} still running after {grace:.0f} s: killed its process group")
 
 
 def tail(path: Path, lines: int = 30) -> str:

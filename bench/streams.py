@@ -52,13 +52,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from jobs.processes import stop_process_groups  # noqa: E402 - needs ROOT on the path
 LOG_DIR = ROOT / "var" / "bench_streams"
 SQLITE_PATH = ROOT / "var" / "bench_streams.sqlite3"
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -163,21 +165,8 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 def stop(children: list[subprocess.Popen], grace: float = 15.0) -> None:
     """SIGTERM to each main process, a bounded wait, then SIGKILL to each process group."""
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for child in children:
-        try:
-            child.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"  pid {child.pid} still running after {grace:.0f} s: killing its group")
-    for child in children:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        child.wait(timeout=10)
+    for child in stop_process_groups(children, grace=grace):
+        print(f"  pid {child.pid} still running after {grace:.0f} s: killed its group")
 
 
 def free_port() -> int:

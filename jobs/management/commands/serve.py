@@ -17,11 +17,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from jobs.processes import stop_process_groups
 
 
 class Command(BaseCommand):
@@ -59,7 +60,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"The {failed} process exited ({children[failed].returncode}).")
                 break
         self.stdout.write("Stopping...")
-        self._stop(children.values(), grace=options["grace"])
+        stop_process_groups(children.values(), grace=options["grace"])
         self.stdout.write("Stopped.")
         if failed:
             sys.exit(1)
@@ -89,24 +90,3 @@ class Command(BaseCommand):
     @staticmethod
     def _start(command: list[str]) -> subprocess.Popen:
         return subprocess.Popen(command, start_new_session=True)
-
-    @staticmethod
-    def _stop(children: Any, *, grace: float) -> None:
-        children = list(children)
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for child in children:
-            try:
-                child.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for child in children:
-            # The child is the leader of its own process group: this also
-            # removes grandchildren (cluster workers) that outlived it.
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            child.wait()
