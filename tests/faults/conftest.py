@@ -14,7 +14,7 @@ from django.db import connection
 from jobs.models import Job
 from tests.faults import fault_handlers  # also registers the faults.* kinds here
 from tests.faults.support import FAULT_ENV, JOBS_OVERRIDES, pid_alive, tail, worker_pid
-from tests.integration.processes import start, stop, wait_for
+from tests.integration.processes import start, stop, stop_each, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -88,14 +88,7 @@ class Clusters:
         return "\n".join(tail(p.log_path) for p in self.processes)  # type: ignore[attr-defined]
 
     def stop_all(self) -> None:
-        errors = []
-        for process in self.processes:
-            try:
-                stop(process, grace=15)
-            except Exception as exc:  # noqa: BLE001 - keep stopping the others
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        stop_each(self.processes, grace=15)
 
 
 @pytest.fixture

@@ -75,6 +75,18 @@ def stop(process: subprocess.Popen, *, sig: int = signal.SIGTERM, grace: float =
     return process.returncode
 
 
+def stop_each(processes: list[subprocess.Popen], *, grace: float = 15.0) -> None:
+    """Stop every process (see ``stop``); raise the first failure once all were tried."""
+    errors = []
+    for process in processes:
+        try:
+            stop(process, grace=grace)
+        except Exception as exc:  # noqa: BLE001 - keep stopping the others
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
 def group_alive(pgid: int) -> bool:
     """True while any process of the process group ``pgid`` exists."""
     try:

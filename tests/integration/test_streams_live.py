@@ -25,7 +25,7 @@ from tests.integration.processes import (
     serving,
     start,
     start_uvicorn,
-    stop,
+    stop_each,
     wait_for,
 )
 
@@ -78,14 +78,7 @@ class Servers:
         )
 
     def stop_all(self) -> None:
-        errors = []
-        for process in self.processes:
-            try:
-                stop(process, grace=15)
-            except Exception as exc:  # noqa: BLE001 - keep stopping the others
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        stop_each(self.processes, grace=15)
 
 
 @pytest.fixture
