@@ -140,9 +140,9 @@ def events_view(drf_view: Callable[..., Any]) -> Callable[..., Any]:
             return _as_json(checked)
         job, user = checked.job, checked.user
         last_event_id = request.headers.get("Last-Event-ID") or None
+        # The job the checks just read: a finished one does not change any more.
         if last_event_id is not None and job.is_terminal:
-            document = await run_db(_document, request, user, job.pk)
-            if document is not None and _event_id(document) == last_event_id:
+            if _event_id(_serialize(request, job)) == last_event_id:
                 # The client saw the end already: 204 tells EventSource to stop.
                 return HttpResponse(status=204)
         if isinstance(request, ASGIRequest):
@@ -172,8 +172,10 @@ def _as_json(refused: Response) -> JsonResponse:
 
 def _document(request: HttpRequest, user: Any, job_pk: Any) -> dict[str, Any] | None:
     job = Job.objects.filter(pk=job_pk, owner=user).first()
-    if job is None:
-        return None
+    return None if job is None else _serialize(request, job)
+
+
+def _serialize(request: HttpRequest, job: Job) -> dict[str, Any]:
     return dict(JobSerializer(job, context={"request": request}).data)
 
 
