@@ -33,3 +33,8 @@ class JobsConfig(AppConfig):
         for module in jobs_settings.HANDLER_MODULES:
             import_module(module)
         post_migrate.connect(register_schedules, sender=self, dispatch_uid="jobs.register_schedules")
+        from django_q.signals import post_spawn
+
+        from jobs.runner import skip_health_checks
+
+        post_spawn.connect(skip_health_checks, dispatch_uid="jobs.skip_health_checks")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
+
+from django.utils import timezone
 
 from jobs.models import JobEvent
 
@@ -15,10 +18,16 @@ def event_record(
     actor: str = "",
     attempt: int | None = None,
     message: str = "",
+    at: datetime | None = None,
 ) -> None:
-    """Append one event to the job's timeline."""
+    """Append one event to the job's timeline (at ``at``, default now)."""
     JobEvent.objects.create(
-        job_id=job_id, type=type, actor=actor[:255], attempt=attempt, message=message
+        job_id=job_id,
+        type=type,
+        actor=actor[:255],
+        attempt=attempt,
+        message=message,
+        at=at or timezone.now(),
     )
 
 

@@ -14,6 +14,7 @@ from django_q.brokers import get_broker
 from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
+from django.conf import settings
 from django.utils import timezone
 
 from jobs.registry import get_kind
@@ -21,29 +22,72 @@ from jobs.registry import get_kind
 logger = logging.getLogger(__name__)
 
 RUNNER = "jobs.runner.run_job"
+JOB_TABLE_BROKER = "jobs.broker.JobTableBroker"
 
 
-def enqueue(job_id: uuid.UUID, kind: str) -> str:
-    """Send the job to the django-q2 cluster now; return the task id."""
-    from jobs.models import Job
+def uses_job_table() -> bool:
+    """True when the job table is the queue (``jobs.broker.JobTableBroker``, PostgreSQL)."""
+    return getattr(settings, "Q_CLUSTER", {}).get("broker_class") == JOB_TABLE_BROKER
 
+
+def enqueue(job_id: uuid.UUID, kind: str, *, new: bool = False) -> str:
+    """Make sure a cluster runs the pending job ``job_id``; return the task id, if any.
+
+    ``new``: the job was just created, and its row already says when it was
+    enqueued (``job_submit`` sets it), so nothing is written back.
+    With the job table as the queue, a pending job is its own message: this
+    only marks it undelivered (a trigger wakes the clusters), and nothing at
+    all for a new job.
+    """
+    from jobs.models import Job, JobStatus
+
+    if uses_job_table():
+        if not new:
+            Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(enqueued_at=None)
+        return ""
     timeout = get_kind(kind).queue_timeout
     task_id = async_task(
-        RUNNER, str(job_id), task_name=f"{kind}:{job_id}", group=kind, timeout=timeout
+        RUNNER,
+        str(job_id),
+        kind,
+        task_name=f"{kind}:{job_id}",
+        group=kind,
+        timeout=timeout,
+        # The job row keeps the outcome; django-q2 need not store it again.
+        save=False,
     )
-    Job.objects.filter(pk=job_id).update(task_id=task_id or "", enqueued_at=timezone.now())
-    logger.info("Enqueued job %s (%s) as task %s", job_id, kind, task_id)
+    if not new:
+        Job.objects.filter(pk=job_id).update(task_id=task_id or "", enqueued_at=timezone.now())
+    logger.debug("Enqueued job %s (%s) as task %s", job_id, kind, task_id)
     return task_id
 
 
+def initial_enqueued_at(now: datetime) -> datetime | None:
+    """``enqueued_at`` for a job created at ``now``: sent on commit, or waiting in the table."""
+    return None if uses_job_table() else now
+
+
+def retry_enqueued_at(available_at: datetime) -> datetime | None:
+    """``enqueued_at`` for a job retried at ``available_at``."""
+    return None if uses_job_table() else available_at
+
+
 def enqueue_at(job_id: uuid.UUID, kind: str, when: datetime) -> None:
-    """Send the job to the cluster at ``when`` (django-q2's scheduler checks every ~30 s)."""
+    """Send the job to the cluster at ``when`` (django-q2's scheduler checks every ~30 s).
+
+    With the job table as the queue, the job's ``available_at`` is enough:
+    the cluster takes it once due, within ``Q_CLUSTER["poll"]`` seconds.
+    """
+    if uses_job_table():
+        return
     timeout = get_kind(kind).queue_timeout
     Schedule.objects.create(
         name=f"job-retry:{job_id}:{when.timestamp():.0f}"[:100],
         func=RUNNER,
-        args=repr((str(job_id),)),
-        kwargs=repr({"q_options": {"timeout": timeout, "task_name": f"{kind}:{job_id}", "group": kind}}),
+        args=repr((str(job_id), kind)),
+        kwargs=repr(
+            {"q_options": {"timeout": timeout, "task_name": f"{kind}:{job_id}", "group": kind, "save": False}}
+        ),
         schedule_type=Schedule.ONCE,
         repeats=-1,
         next_run=when,

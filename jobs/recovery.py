@@ -23,6 +23,7 @@ from jobs.conf import jobs_settings
 from jobs.events import event_record
 from jobs.models import Job, JobEventType, JobStatus
 from jobs.registry import run_abandon_hook, ttl_for
+from jobs.transitions import lease_expired
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +33,6 @@ WORKER_LOST = {
     "You may submit it again.",
 }
 BATCH = 500
-
-
-def lease_expired(now: datetime) -> Q:
-    return Q(status=JobStatus.PROCESSING, lease_expires_at__lt=now)
 
 
 def fail_exhausted(pk: uuid.UUID, *, actor: str, now: datetime | None = None) -> bool:

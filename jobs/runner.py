@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import signal
-import socket
 import threading
 import time
 import traceback
@@ -22,18 +20,21 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import F, Q
+from django.db import InterfaceError, OperationalError, connection, connections
 from django.utils import timezone
 from django_q.exceptions import TimeoutException as QueueTimeout
 
 from jobs import queue
 from jobs.conf import jobs_settings
 from jobs.context import JobContext, running
-from jobs.exceptions import JobCancelled, JobError, JobTimeout, UnknownJobKind
 from jobs.events import event_record
+from jobs.exceptions import JobCancelled, JobError, JobTimeout, UnknownJobKind
 from jobs.models import Job, JobEventType, JobStatus
-from jobs.recovery import fail_exhausted, lease_expired
+from jobs.recovery import fail_exhausted
 from jobs.registry import ActionResponse, get_kind, run_abandon_hook, ttl_for
+from jobs.transitions import claim, finish, requeue, worker_name
+
+__all__ = ["backoff_delay", "claim", "refusal_error", "run_job", "time_limit", "worker_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,34 +45,40 @@ GENERIC_FAILURE = {
 }
 
 
-def worker_name() -> str:
-    """Identify this process in the job's `worker` field."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def run_job(job_id: str, kind: str | None = None) -> str:
+    """Claim and run the job ``job_id``; return what happened. Never raises for a job's fault.
 
-
-def run_job(job_id: str) -> str:
-    """Claim and run the job ``job_id``; return what happened. Never raises for a job's fault."""
+    ``kind`` is what the queue message says the job is (messages sent before
+    it was added carry only the id).
+    """
     try:
         pk = uuid.UUID(str(job_id))
     except ValueError:
         logger.error("Ignoring a task with a malformed job id %r", job_id)
         return "malformed"
 
-    job = claim(pk)
+    try:
+        job = claim(pk, kind)
+    except (InterfaceError, OperationalError):
+        # The connection died since the last task (say the database
+        # restarted): workers skip Django's per-task health check (see
+        # skip_health_checks), so try once more on a new connection.
+        logger.warning("Database connection lost before claiming job %s; reconnecting", pk)
+        connection.close()
+        job = claim(pk, kind)
     if job is None:
         # django-q2 re-delivers the task of a worker that died, but counts
         # only attempts whose result it saved: the job's own cap ends a
         # job that kills its worker every time.
         if fail_exhausted(pk, actor=f"worker:{worker_name()}"):
             return JobStatus.FAILED
-        logger.info("Job %s was not claimable (done, cancelled, or claimed elsewhere)", pk)
+        logger.debug("Job %s was not claimable (done, cancelled, or claimed elsewhere)", pk)
         return "skipped"
 
     try:
-        kind = get_kind(job.kind)
+        job_kind = get_kind(job.kind)
     except UnknownJobKind as exc:
-        _finish(job, JobStatus.FAILED, error={"code": exc.code, "message": exc.message})
-        return JobStatus.FAILED
+        return _finish(job, JobStatus.FAILED, error={"code": exc.code, "message": exc.message})
 
     ctx = JobContext(
         job_id=job.pk,
@@ -79,16 +86,16 @@ def run_job(job_id: str) -> str:
         owner_id=job.owner_id,
         attempt=job.attempts,
         max_attempts=job.max_attempts,
-        lease=kind.lease,
+        lease=job_kind.lease,
         call=job.call,
     )
     try:
-        with time_limit(kind.timeout), running(ctx):
-            outcome_value = kind.handler(ctx, job.payload)
+        with time_limit(job_kind.timeout), running(ctx):
+            outcome_value = job_kind.handler(ctx, job.payload)
         result, result_status = _split_response(outcome_value)
     except (JobTimeout, QueueTimeout):
-        error = {"code": JobTimeout.code, "message": f"The job ran longer than its {kind.timeout} s limit."}
-        outcome = _finish(job, JobStatus.FAILED, error=error, ttl=kind.ttl)
+        error = {"code": JobTimeout.code, "message": f"The job ran longer than its {job_kind.timeout} s limit."}
+        outcome = _finish(job, JobStatus.FAILED, error=error, ttl=job_kind.ttl)
         if outcome == JobStatus.FAILED:
             run_abandon_hook(job.kind, job.pk, outcome)
         return outcome
@@ -101,14 +108,8 @@ def run_job(job_id: str) -> str:
         return _finish(job, JobStatus.FAILED, error=exc.as_dict())
     except Exception as exc:
         logger.exception("Job %s (%s) raised on attempt %s", job.pk, job.kind, job.attempts)
-        event_record(
-            job_id=job.pk,
-            type=JobEventType.ATTEMPT_FAILED,
-            actor=f"worker:{job.worker}",
-            attempt=job.attempts,
-            message=f"{type(exc).__name__}: {exc}"[:2000],
-        )
-        return _after_unexpected_error(job, kind.ttl, traceback.format_exc())
+        message = f"{type(exc).__name__}: {exc}"
+        return _after_unexpected_error(job, job_kind.ttl, traceback.format_exc(), message)
     if result_status is not None and not 200 <= result_status < 300:
         # The action answered with an error (say a 400 because the data no
         # longer validates): the job failed, and keeps the answer for the client.
@@ -118,50 +119,26 @@ def run_job(job_id: str) -> str:
             result=result,
             result_status=result_status,
             error=refusal_error(result_status, result),
-            ttl=kind.ttl,
+            ttl=job_kind.ttl,
         )
     return _finish(
-        job, JobStatus.COMPLETED, result=result, result_status=result_status, ttl=kind.ttl
+        job, JobStatus.COMPLETED, result=result, result_status=result_status, ttl=job_kind.ttl
     )
 
 
-def claim(pk: uuid.UUID) -> Job | None:
-    """Take a runnable job for this worker; return it, or None if it is not ours to run.
+def skip_health_checks(**kwargs: Any) -> None:
+    """Turn off Django's connection health check in a django-q2 worker (``post_spawn``).
 
-    Runnable: pending and due, or processing with an expired lease (its
-    worker died), with attempts left. One conditional UPDATE decides.
+    django-q2 closes obsolete connections before every task, and with
+    ``CONN_HEALTH_CHECKS`` the next query is preceded by a ``SELECT 1``: a
+    round trip per job. ``run_job`` retries its claim on a dead connection
+    instead, which costs nothing while the database is up.
     """
-    kind_name = Job.objects.filter(pk=pk).values_list("kind", flat=True).first()
-    if kind_name is None:
-        return None
-    try:
-        lease = get_kind(kind_name).lease
-    except UnknownJobKind:
-        lease = timedelta(seconds=jobs_settings.DEFAULT_TIMEOUT + jobs_settings.LEASE_GRACE)
-    now = timezone.now()
-    due = Q(status=JobStatus.PENDING, cancel_requested=False) & (
-        Q(available_at__isnull=True) | Q(available_at__lte=now)
-    )
-    claimed = (
-        Job.objects.filter(pk=pk)
-        .filter(due | lease_expired(now))
-        .filter(attempts__lt=F("max_attempts"))
-        .update(
-            status=JobStatus.PROCESSING,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            updated_at=now,
-            lease_expires_at=now + lease,
-            worker=worker_name()[:255],
-        )
-    )
-    if not claimed:
-        return None
-    job = Job.objects.get(pk=pk)
-    event_record(
-        job_id=pk, type=JobEventType.CLAIMED, actor=f"worker:{job.worker}", attempt=job.attempts
-    )
-    return job
+    for conn in connections.all(initialized_only=True):
+        conn.settings_dict["CONN_HEALTH_CHECKS"] = False
+        conn.health_check_enabled = False
+    connection.settings_dict["CONN_HEALTH_CHECKS"] = False
+    connection.health_check_enabled = False
 
 
 def backoff_delay(attempt: int) -> float:
@@ -174,24 +151,27 @@ def backoff_delay(attempt: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-def _after_unexpected_error(job: Job, ttl: timedelta, tb: str) -> str:
+def _after_unexpected_error(job: Job, ttl: timedelta, tb: str, message: str) -> str:
     if job.attempts >= job.max_attempts:
+        event_record(
+            job_id=job.pk,
+            type=JobEventType.ATTEMPT_FAILED,
+            actor=f"worker:{job.worker}",
+            attempt=job.attempts,
+            message=message[:2000],
+        )
         outcome = _finish(job, JobStatus.FAILED, error=GENERIC_FAILURE, traceback_text=tb, ttl=ttl)
         if outcome == JobStatus.FAILED:
             run_abandon_hook(job.kind, job.pk, outcome)
         return outcome
-    now = timezone.now()
-    available_at = now + timedelta(seconds=backoff_delay(job.attempts))
-    requeued = _still_ours(job).update(
-        status=JobStatus.PENDING,
-        traceback=tb,
+    available_at = timezone.now() + timedelta(seconds=backoff_delay(job.attempts))
+    if requeue(
+        job,
         available_at=available_at,
-        enqueued_at=available_at,
-        lease_expires_at=None,
-        updated_at=now,
-        progress_message=f"Attempt {job.attempts} of {job.max_attempts} failed; retrying"[:255],
-    )
-    if requeued:
+        traceback_text=tb,
+        message=message,
+        enqueued_at=queue.retry_enqueued_at(available_at),
+    ):
         queue.enqueue_at(job.pk, job.kind, available_at)
         return "retrying"
     return "lost"
@@ -207,41 +187,21 @@ def _finish(
     traceback_text: str | None = None,
     ttl: timedelta | None = None,
 ) -> str:
-    now = timezone.now()
     if ttl is None:
         ttl = ttl_for(job.kind)
-    fields: dict[str, Any] = {
-        "status": status,
-        "result": result,
-        "result_status": result_status,
-        "error": error,
-        "finished_at": now,
-        "updated_at": now,
-        "expires_at": now + ttl,
-        "lease_expires_at": None,
-    }
-    if status == JobStatus.COMPLETED:
-        fields["progress_percentage"] = 100
-    if traceback_text is not None:
-        fields["traceback"] = traceback_text
-    if not _still_ours(job).update(**fields):
-        # Someone else (a reaper, a newer attempt) owns the row now; their
-        # word stands and ours is dropped.
+    if not finish(
+        job,
+        status,
+        ttl=ttl,
+        result=result,
+        result_status=result_status,
+        error=error,
+        traceback_text=traceback_text,
+    ):
         logger.warning("Job %s changed hands before attempt %s finished", job.pk, job.attempts)
         return "lost"
-    logger.info("Job %s (%s) %s", job.pk, job.kind, status)
-    event_record(
-        job_id=job.pk,
-        type=status,
-        actor=f"worker:{job.worker}",
-        attempt=job.attempts,
-        message=f"{error['code']}: {error['message']}" if error else "",
-    )
+    logger.debug("Job %s (%s) %s", job.pk, job.kind, status)
     return status
-
-
-def _still_ours(job: Job):
-    return Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING, attempts=job.attempts)
 
 
 @contextmanager

@@ -20,7 +20,8 @@ def job_get_for_owner(*, owner: Any, job_id: str) -> Job | None:
         pk = uuid.UUID(str(job_id))
     except ValueError:
         return None
-    return Job.objects.filter(pk=pk, owner=owner).first()
+    # No ORDER BY: the primary key finds at most one row.
+    return next(iter(Job.objects.filter(pk=pk, owner=owner).defer("payload", "traceback", "call")), None)
 
 
 def job_list_for_owner(

@@ -11,7 +11,9 @@ Environment variables:
 - ``ALLOWED_HOSTS``: comma-separated host names (default: localhost names).
 - ``DATABASE_URL``: e.g. ``postgres://postgres@127.0.0.1:5432/jobs``
   (default: ``var/db.sqlite3`` in the repository, in WAL mode).
-- ``REDIS_URL``: use django-q2's Redis broker instead of its ORM broker.
+- ``REDIS_URL``: Redis for the cache and throttles, and django-q2's Redis broker.
+- ``JOBS_BROKER``: ``database`` (the job table is the queue; PostgreSQL's
+  default), ``redis`` (the default with ``REDIS_URL``) or ``orm`` (SQLite's default).
 - ``Q_WORKERS``, ``Q_TIMEOUT``, ``Q_RETRY``: django-q2 cluster tuning.
 - ``PURCHASES_PAYMENT_DELAY``: seconds the simulated payment provider takes.
 """
@@ -245,6 +247,26 @@ if os.environ.get("REDIS_URL"):
 # it in tests. `retry` must exceed the longest job timeout, or a task still
 # running would be delivered a second time (the `jobs` system check says so).
 
+# Which broker carries jobs to the cluster (JOBS_BROKER):
+# - "database": the job table itself is the queue (jobs/broker.py): FOR UPDATE
+#   SKIP LOCKED deliveries and LISTEN/NOTIFY wake-ups. PostgreSQL only; the
+#   default there.
+# - "redis": django-q2's Redis broker (REDIS_URL); the default when REDIS_URL is set.
+# - "orm": django-q2's ORM broker, polling a queue table; the default on SQLite.
+_is_postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+JOBS_BROKER = os.environ.get("JOBS_BROKER") or (
+    "redis" if os.environ.get("REDIS_URL") else "database" if _is_postgres else "orm"
+)
+if JOBS_BROKER not in {"database", "redis", "orm"}:
+    raise ImproperlyConfigured(f"JOBS_BROKER must be database, redis or orm, not {JOBS_BROKER!r}.")
+if JOBS_BROKER == "database" and not _is_postgres:
+    raise ImproperlyConfigured(
+        "JOBS_BROKER=database needs PostgreSQL (LISTEN/NOTIFY, SKIP LOCKED): set DATABASE_URL "
+        "to a PostgreSQL database, or use JOBS_BROKER=orm."
+    )
+if JOBS_BROKER == "redis" and not os.environ.get("REDIS_URL"):
+    raise ImproperlyConfigured("JOBS_BROKER=redis needs REDIS_URL, e.g. redis://127.0.0.1:6379/0.")
+
 Q_CLUSTER = {
     "name": "jobs",
     "workers": int(os.environ.get("Q_WORKERS", "2")),
@@ -254,15 +276,26 @@ Q_CLUSTER = {
     # task whose worker vanished.
     "max_attempts": 3,
     "ack_failures": True,
-    "save_limit": 1000,
+    # Jobs keep their outcome on their own row and are sent with save=False;
+    # only the schedules' runs (reaper, TTL) are kept, the latest 100.
+    "save_limit": 100,
     "catch_up": False,
-    "poll": 0.2,
+    # Seconds between looks at the queue. The job table broker is woken by
+    # NOTIFY and only looks this often for retries that came due; the ORM
+    # broker polls, so this is its pickup latency (and its idle cost).
+    "poll": float(os.environ.get("Q_POLL", "1.0" if JOBS_BROKER == "database" else "0.05")),
+    # Jobs taken from the queue per look.
+    "bulk": int(os.environ.get("Q_BULK", os.environ.get("Q_WORKERS", "2"))),
+    # A worker process is replaced after this many tasks (a leak cannot grow for ever).
+    "recycle": int(os.environ.get("Q_RECYCLE", "1000")),
     "label": "Django Q2",
 }
-if os.environ.get("REDIS_URL"):
+if JOBS_BROKER == "redis":
     Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
 else:
     Q_CLUSTER["orm"] = "default"
+if JOBS_BROKER == "database":
+    Q_CLUSTER["broker_class"] = "jobs.broker.JobTableBroker"
 
 # --- Application settings -------------------------------------------------
 
@@ -300,5 +333,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "filters": {"per_task_info": {"()": "jobs.log_filters.DropPerTaskInfo"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django-q": {"filters": ["per_task_info"]},
+    },
 }

@@ -31,7 +31,7 @@ def fake_queue(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     if request.node.get_closest_marker("real_queue"):
         return None
     fake = FakeQueue()
-    monkeypatch.setattr(queue, "enqueue", lambda job_id, kind: fake.enqueued.append((job_id, kind)) or "fake-task")
+    monkeypatch.setattr(queue, "enqueue", lambda job_id, kind, **_: fake.enqueued.append((job_id, kind)) or "fake-task")
     monkeypatch.setattr(queue, "enqueue_at", lambda job_id, kind, when: fake.scheduled.append((job_id, kind, when)))
     return fake
 

@@ -1,0 +1,209 @@
+"""A django-q2 broker whose queue is the job table itself (PostgreSQL).
+
+The ``Job`` row is the source of truth, so it can be the queue too: a pending
+job that no cluster has taken is a message waiting, and there is no second
+copy to lose. The cluster's pusher takes pending, due jobs with
+``FOR UPDATE SKIP LOCKED`` (several clusters never take the same job) and
+stamps ``enqueued_at``; a worker then claims the job as with any broker (see
+``jobs.transitions.claim``), so a job delivered twice still runs once. A
+delivered job that no worker claimed within ``JOBS["LOST_AFTER"]`` (its
+cluster died with it in memory) is delivered again.
+
+Workers hear of new jobs at once: a trigger (migration 0005) sends
+``NOTIFY jobs_job_ready`` when a row becomes deliverable, and the pusher
+waits on ``LISTEN`` between deliveries instead of polling. It still looks
+every ``Q_CLUSTER["poll"]`` seconds, for retries whose backoff ran out and
+for a notification lost with a dropped connection.
+
+Other django-q2 tasks (the TTL and reaper schedules, anything a project
+sends with ``async_task``) go through django-q2's own ORM queue table, which
+this broker also serves.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+
+from jobs.conf import jobs_settings
+from jobs.db import prepared_cursor
+from jobs.exceptions import UnknownJobKind
+from jobs.registry import get_kind
+
+logger = logging.getLogger(__name__)
+
+READY_CHANNEL = "jobs_job_ready"
+TASK_CHANNEL = "jobs_q2_task"
+JOB_ACK_PREFIX = "job:"
+RUNNER = "jobs.runner.run_job"
+
+# One statement takes a batch: the oldest pending, due, undelivered jobs that
+# no other cluster is taking at this moment.
+DELIVER_SQL = """
+WITH next AS MATERIALIZED (
+    SELECT id FROM jobs_job
+    WHERE status = 'pending' AND NOT cancel_requested
+      AND (available_at IS NULL OR available_at <= %(now)s)
+      AND (enqueued_at IS NULL OR enqueued_at < %(lost)s)
+    ORDER BY created_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs_job SET enqueued_at = %(now)s
+FROM next WHERE jobs_job.id = next.id
+RETURNING jobs_job.id, jobs_job.kind
+"""
+
+
+class JobTableBroker(ORM):
+    """django-q2 broker: jobs from the job table, other tasks from django-q2's ORM queue."""
+
+    def __init__(self, list_key: str | None = None) -> None:
+        super().__init__(list_key)
+        self._listening_on: Any = None
+        self._generic_checked = 0.0
+        self._generic_hint = True
+
+    # --- What the web side calls -------------------------------------------
+
+    def enqueue(self, task: str) -> Any:
+        """Queue a django-q2 task that is not a job (schedules, plain ``async_task``)."""
+        pk = super().enqueue(task)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_notify(%s, '')", [TASK_CHANNEL])
+        except DatabaseError:  # the pusher looks every poll interval anyway
+            logger.warning("Could not notify the cluster of a new task", exc_info=True)
+        return pk
+
+    def queue_size(self) -> int:
+        """Pending jobs no cluster has taken yet, plus django-q2 tasks waiting."""
+        from jobs.models import Job, JobStatus
+
+        now = timezone.now()
+        jobs = Job.objects.filter(status=JobStatus.PENDING, cancel_requested=False, enqueued_at__isnull=True)
+        jobs = jobs.exclude(available_at__gt=now)
+        return jobs.count() + super().queue_size()
+
+    # --- What the cluster's pusher calls -------------------------------------
+
+    def dequeue(self) -> list[tuple[str, str]] | None:
+        """Return the next batch of (ack id, signed task), waiting for a NOTIFY if there is none."""
+        try:
+            self._listen()
+            tasks = self._deliver_jobs()
+            if self._generic_hint or time.monotonic() - self._generic_checked >= Conf.POLL:
+                tasks += self._deliver_tasks()
+            if tasks:
+                return tasks
+            self._wait(Conf.POLL)
+        except DatabaseError:
+            # PostgreSQL restarted or the network dropped: start again on a
+            # new connection rather than letting django-q2 restart the pusher
+            # ten seconds later.
+            logger.warning("Job broker lost its database connection; reconnecting", exc_info=True)
+            self._reset()
+            time.sleep(min(Conf.POLL, 0.5))
+        return None
+
+    def acknowledge(self, task_id: Any) -> None:
+        """Forget a finished task; a job's row already says how it ended."""
+        if not str(task_id).startswith(JOB_ACK_PREFIX):
+            super().acknowledge(task_id)
+
+    def fail(self, task_id: Any) -> None:
+        """Drop a message the pusher could not read (only ever a django-q2 task)."""
+        self.acknowledge(task_id)
+
+    def delete(self, task_id: Any) -> None:
+        """Delete a django-q2 task; a job leaves the queue by its own status."""
+        if not str(task_id).startswith(JOB_ACK_PREFIX):
+            super().delete(task_id)
+
+    def info(self) -> str:
+        """Describe the broker for ``qinfo`` and the cluster's start-up line."""
+        return "Job table (PostgreSQL, LISTEN/NOTIFY)"
+
+    # --- Internals -----------------------------------------------------------
+
+    def _listen(self) -> None:
+        connection.ensure_connection()
+        raw = connection.connection
+        if raw is not self._listening_on:
+            with connection.cursor() as cursor:
+                cursor.execute(f"LISTEN {READY_CHANNEL}; LISTEN {TASK_CHANNEL}")
+            self._listening_on = raw
+            # Whatever was sent while nobody listened is in the table: look now.
+            self._generic_hint = True
+
+    def _reset(self) -> None:
+        self._listening_on = None
+        try:
+            connection.close()
+        except DatabaseError:
+            pass
+
+    def _deliver_jobs(self) -> list[tuple[str, str]]:
+        now = timezone.now()
+        params = {
+            "now": now,
+            "lost": now - timedelta(seconds=jobs_settings.LOST_AFTER),
+            "limit": max(1, Conf.BULK),
+        }
+        with prepared_cursor() as cursor:
+            cursor.execute(DELIVER_SQL, params)
+            rows = cursor.fetchall()
+        return [(f"{JOB_ACK_PREFIX}{pk}", job_package(pk, kind, now)) for pk, kind in rows]
+
+    def _deliver_tasks(self) -> list[tuple[str, str]]:
+        self._generic_checked = time.monotonic()
+        self._generic_hint = False
+        now = timezone.now()
+        delivered = []
+        waiting = OrmQ.objects.filter(key=self.list_key, lock__lt=now).order_by("lock")[: Conf.BULK]
+        for task in waiting:
+            # Another cluster may take it first: only a conditional update counts.
+            with transaction.atomic():
+                taken = OrmQ.objects.filter(id=task.id, lock=task.lock).update(lock=self.timeout(task))
+            if taken:
+                delivered.append((task.pk, task.payload))
+        return delivered
+
+    def _wait(self, seconds: float) -> None:
+        for notify in connection.connection.notifies(timeout=seconds, stop_after=1):
+            if notify.channel == TASK_CHANNEL:
+                self._generic_hint = True
+
+
+def job_package(pk: uuid.UUID, kind: str, now: Any) -> str:
+    """Build the signed django-q2 task that runs job ``pk`` (it carries the id and kind only)."""
+    try:
+        timeout = get_kind(kind).queue_timeout
+    except UnknownJobKind:
+        # The runner fails the job with a clear error; give it the default time.
+        timeout = jobs_settings.DEFAULT_TIMEOUT + jobs_settings.KILL_MARGIN
+    task = {
+        "id": uuid.uuid4().hex,
+        "name": f"{kind}:{pk}",
+        "func": RUNNER,
+        "args": (str(pk), kind),
+        "kwargs": {},
+        "group": kind,
+        "timeout": timeout,
+        "started": now,
+        # The job row keeps the outcome; django-q2 keeps only failures of the
+        # runner itself (a bug), which it always saves.
+        "save": False,
+        "ack_failure": True,
+    }
+    return SignedPackage.dumps(task)

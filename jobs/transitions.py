@@ -1,0 +1,303 @@
+"""A worker's changes to a job's status, with their timeline events.
+
+::
+
+    pending --claim--> processing --finish--> completed | failed | cancelled
+                          |
+                          +--requeue (an unexpected error, attempts left)--> pending
+
+Each change is one conditional UPDATE that names the state it expects, so a
+change that lost a race (a reaper, a cancel, another attempt) changes
+nothing. On PostgreSQL the UPDATE and its timeline event are one statement
+(a data-modifying CTE): one round trip and one commit per change. Elsewhere
+they are two statements in one transaction.
+
+The reaper's recovery lives in ``jobs.recovery``, cancels in
+``jobs.services``, bulk changes in ``jobs.maintenance``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobs.conf import jobs_settings
+from jobs.db import prepared_cursor
+from jobs.exceptions import UnknownJobKind
+from jobs.models import Job, JobEvent, JobEventType, JobStatus
+from jobs.registry import get_kind
+
+_worker_name: tuple[int, str] | None = None
+
+
+def worker_name() -> str:
+    """Identify this process in the job's `worker` field (``host:pid``)."""
+    global _worker_name
+    pid = os.getpid()
+    if _worker_name is None or _worker_name[0] != pid:
+        _worker_name = (pid, f"{socket.gethostname()}:{pid}"[:255])
+    return _worker_name[1]
+
+
+def lease_expired(now: datetime) -> Q:
+    """Processing jobs whose worker stopped renewing its lease before ``now``."""
+    return Q(status=JobStatus.PROCESSING, lease_expires_at__lt=now)
+
+
+def _lease_for(kind: str) -> timedelta:
+    try:
+        return get_kind(kind).lease
+    except UnknownJobKind:
+        return timedelta(seconds=jobs_settings.DEFAULT_TIMEOUT + jobs_settings.LEASE_GRACE)
+
+
+def _json(value: Any) -> str | None:
+    # SQL NULL for None, as Django's JSONField stores it.
+    return None if value is None else json.dumps(value, cls=DjangoJSONEncoder)
+
+
+# --- Create ----------------------------------------------------------------
+
+_insert_sql: str | None = None
+
+
+def _insert_statement() -> str:
+    global _insert_sql
+    if _insert_sql is None:
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in Job._meta.concrete_fields)
+        values = ", ".join(["%s"] * len(Job._meta.concrete_fields))
+        _insert_sql = (
+            f"WITH job AS (INSERT INTO jobs_job ({columns}) VALUES ({values}) RETURNING id) "
+            "INSERT INTO jobs_jobevent (job_id, type, at, attempt, actor, message) "
+            "SELECT id, 'created', %s, NULL, %s, '' FROM job"
+        )
+    return _insert_sql
+
+
+def create(job: Job, *, actor: str) -> Job:
+    """Store the new pending ``job`` with its "created" event; return it.
+
+    Raises ``IntegrityError`` when the owner already used its idempotency key.
+    """
+    if connection.vendor == "postgresql":
+        params = [f.get_db_prep_save(getattr(job, f.attname), connection) for f in Job._meta.concrete_fields]
+        params += [job.created_at, actor[:255]]
+        # One statement is atomic on its own; inside a caller's transaction,
+        # a savepoint keeps a duplicate key from spoiling the rest of it.
+        with transaction.atomic() if connection.in_atomic_block else _nothing():
+            with prepared_cursor() as cursor:
+                cursor.execute(_insert_statement(), params)
+        job._state.adding = False
+        job._state.db = connection.alias
+        return job
+    with transaction.atomic():
+        job.save(force_insert=True)
+        JobEvent.objects.create(job_id=job.pk, type=JobEventType.CREATED, at=job.created_at, actor=actor[:255])
+    return job
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+# --- Claim -----------------------------------------------------------------
+
+CLAIM_SQL = """
+WITH claimed AS (
+    UPDATE jobs_job
+    SET status = 'processing', attempts = attempts + 1, started_at = %(now)s,
+        updated_at = %(now)s, lease_expires_at = %(lease)s, worker = %(worker)s
+    WHERE id = %(pk)s AND attempts < max_attempts AND (
+        (status = 'pending' AND NOT cancel_requested
+         AND (available_at IS NULL OR available_at <= %(now)s))
+        OR (status = 'processing' AND lease_expires_at < %(now)s))
+    RETURNING id, kind, owner_id, payload, call, attempts, max_attempts
+), event AS (
+    INSERT INTO jobs_jobevent (job_id, type, at, attempt, actor, message)
+    SELECT id, 'claimed', %(now)s, attempts, %(actor)s, '' FROM claimed
+)
+SELECT id, kind, owner_id, payload, call, attempts, max_attempts FROM claimed
+"""
+
+
+def claim(pk: uuid.UUID, kind: str | None = None) -> Job | None:
+    """Take a runnable job for this worker; return it, or None if it is not ours to run.
+
+    Runnable: pending and due, or processing with an expired lease (its
+    worker died), with attempts left. ``kind``, when the queue message
+    carries it, spares reading the row first (the lease depends on it).
+    """
+    if kind is None:
+        kind = Job.objects.filter(pk=pk).values_list("kind", flat=True).first()
+        if kind is None:
+            return None
+    now = timezone.now()
+    worker = worker_name()
+    lease = now + _lease_for(kind)
+    if connection.vendor == "postgresql":
+        params = {"pk": pk, "now": now, "lease": lease, "worker": worker, "actor": f"worker:{worker}"}
+        with prepared_cursor() as cursor:
+            cursor.execute(CLAIM_SQL, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        job_id, kind, owner_id, payload, call, attempts, max_attempts = row
+        return Job(
+            id=job_id,
+            kind=kind,
+            owner_id=owner_id,
+            payload=json.loads(payload) if isinstance(payload, str) else payload,
+            call=json.loads(call) if isinstance(call, str) else call,
+            attempts=attempts,
+            max_attempts=max_attempts,
+            status=JobStatus.PROCESSING,
+            started_at=now,
+            worker=worker,
+        )
+    due = Q(status=JobStatus.PENDING, cancel_requested=False) & (
+        Q(available_at__isnull=True) | Q(available_at__lte=now)
+    )
+    with transaction.atomic():
+        claimed = (
+            Job.objects.filter(pk=pk)
+            .filter(due | lease_expired(now))
+            .filter(attempts__lt=F("max_attempts"))
+            .update(
+                status=JobStatus.PROCESSING,
+                attempts=F("attempts") + 1,
+                started_at=now,
+                updated_at=now,
+                lease_expires_at=lease,
+                worker=worker,
+            )
+        )
+        if not claimed:
+            return None
+        job = Job.objects.get(pk=pk)
+        JobEvent.objects.create(
+            job_id=pk, type=JobEventType.CLAIMED, at=now, attempt=job.attempts, actor=f"worker:{worker}"
+        )
+    return job
+
+
+# --- Finish ----------------------------------------------------------------
+
+FINISH_SQL = """
+WITH finished AS (
+    UPDATE jobs_job
+    SET status = %(status)s, result = %(result)s::jsonb, result_status = %(result_status)s,
+        error = %(error)s::jsonb, finished_at = %(now)s, updated_at = %(now)s,
+        expires_at = %(expires)s, lease_expires_at = NULL,
+        progress_percentage = CASE WHEN %(completed)s THEN 100 ELSE progress_percentage END,
+        traceback = COALESCE(%(traceback)s, traceback)
+    WHERE id = %(pk)s AND status = 'processing' AND attempts = %(attempt)s
+    RETURNING id
+), event AS (
+    INSERT INTO jobs_jobevent (job_id, type, at, attempt, actor, message)
+    SELECT id, %(status)s, %(now)s, %(attempt)s, %(actor)s, %(message)s FROM finished
+)
+SELECT count(*) FROM finished
+"""
+
+
+def finish(
+    job: Job,
+    status: str,
+    *,
+    ttl: timedelta,
+    result: Any = None,
+    result_status: int | None = None,
+    error: dict[str, Any] | None = None,
+    traceback_text: str | None = None,
+) -> bool:
+    """End this attempt of ``job`` with ``status``; False if the job is no longer ours.
+
+    Someone else (a reaper, a newer attempt) may own the row by now: then
+    their word stands and this outcome is dropped.
+    """
+    now = timezone.now()
+    actor = f"worker:{job.worker}"
+    message = f"{error['code']}: {error['message']}" if error else ""
+    if connection.vendor == "postgresql":
+        params = {
+            "pk": job.pk,
+            "attempt": job.attempts,
+            "status": status,
+            "result": _json(result),
+            "result_status": result_status,
+            "error": _json(error),
+            "now": now,
+            "expires": now + ttl,
+            "completed": status == JobStatus.COMPLETED,
+            "traceback": traceback_text,
+            "actor": actor,
+            "message": message,
+        }
+        with prepared_cursor() as cursor:
+            cursor.execute(FINISH_SQL, params)
+            return bool(cursor.fetchone()[0])
+    fields: dict[str, Any] = {
+        "status": status,
+        "result": result,
+        "result_status": result_status,
+        "error": error,
+        "finished_at": now,
+        "updated_at": now,
+        "expires_at": now + ttl,
+        "lease_expires_at": None,
+    }
+    if status == JobStatus.COMPLETED:
+        fields["progress_percentage"] = 100
+    if traceback_text is not None:
+        fields["traceback"] = traceback_text
+    with transaction.atomic():
+        if not still_ours(job).update(**fields):
+            return False
+        JobEvent.objects.create(
+            job_id=job.pk, type=status, at=now, attempt=job.attempts, actor=actor, message=message
+        )
+    return True
+
+
+def requeue(job: Job, *, available_at: datetime, traceback_text: str, message: str, enqueued_at: Any) -> bool:
+    """Send this attempt's job back to pending until ``available_at``; False if no longer ours.
+
+    Records the failed attempt on the timeline in the same transaction.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        requeued = still_ours(job).update(
+            status=JobStatus.PENDING,
+            traceback=traceback_text,
+            available_at=available_at,
+            enqueued_at=enqueued_at,
+            lease_expires_at=None,
+            updated_at=now,
+            progress_message=f"Attempt {job.attempts} of {job.max_attempts} failed; retrying"[:255],
+        )
+        JobEvent.objects.create(
+            job_id=job.pk,
+            type=JobEventType.ATTEMPT_FAILED,
+            at=now,
+            attempt=job.attempts,
+            actor=f"worker:{job.worker}",
+            message=message[:2000],
+        )
+    return bool(requeued)
+
+
+def still_ours(job: Job):
+    """The job's row, as long as this attempt still owns it."""
+    return Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING, attempts=job.attempts)
