@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -39,6 +40,8 @@ from jobs.models import Job
 from jobs.waiting import release_request_thread, run_db, watcher
 
 RECHECK = "_jobs_recheck"
+# Set by project/wsgi.py before Django loads the URLconf.
+WSGI_MARKER = "JOBS_WSGI_PROCESS"
 
 
 async def wait_set(event: asyncio.Event, timeout: float) -> None:
@@ -94,7 +97,22 @@ def long_pollable(drf_view: Callable[..., Any]) -> Callable[..., Any]:
                     return response
         return response
 
+    if serves_wsgi():
+        # Under WSGI an async view costs an event loop per request: poll with
+        # the DRF view itself, and hand only a long poll to the async view.
+        @functools.wraps(drf_view)
+        def sync_view(request: HttpRequest, job_id: str) -> HttpResponse:
+            if request.method == "GET" and request.GET.get("wait"):
+                return async_to_sync(view)(request, job_id)
+            return drf_view(request, job_id=job_id)
+
+        return sync_view
     return view
+
+
+def serves_wsgi() -> bool:
+    """True in a process started from ``project/wsgi.py`` (gunicorn), whose views run synchronously."""
+    return os.environ.get(WSGI_MARKER) == "1"
 
 
 class EventStreamRenderer(BaseRenderer):
