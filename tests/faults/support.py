@@ -163,3 +163,17 @@ def tail(path: Path, lines: int = 80) -> str:
     except FileNotFoundError:
         return f"(no log at {path})"
     return f"--- {path.name} ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def send_duplicate(job_id: Any, kind: str) -> str:
+    """Send one more queue message that runs ``job_id``, as a broker redelivering it would.
+
+    Not ``jobs.queue.enqueue``: with the job table as the queue that only
+    marks a pending job undelivered, and never makes a second message.
+    """
+    from django_q.tasks import async_task
+
+    from jobs.queue import RUNNER
+
+    return async_task(RUNNER, str(job_id), kind)
+

@@ -10,9 +10,8 @@ import pytest
 
 from jobs import submit
 from jobs.models import Job, JobStatus
-from jobs.queue import enqueue
 from purchases.models import Order, OrderStatus, PaymentCharge, Product
-from tests.faults.support import executions, runs, settle, status_counts
+from tests.faults.support import executions, runs, send_duplicate, settle, status_counts
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,7 +29,7 @@ def test_two_clusters_execute_every_one_of_500_jobs_exactly_once(clusters, user)
     # At-least-once delivery: a second message for some jobs, which the
     # clusters may pick up at the same moment as the first.
     for pk in ids[:DUPLICATED]:
-        enqueue(pk, "faults.sleep")
+        send_duplicate(pk, "faults.sleep")
     started = time.monotonic()
     one = clusters.start("one", Q_WORKERS="2", ready=False)
     two = clusters.start("two", Q_WORKERS="2", ready=False)

@@ -15,10 +15,9 @@ from django_q.models import Task
 
 from jobs import submit
 from jobs.models import Job, JobEvent, JobEventType, JobStatus
-from jobs.queue import enqueue
 from jobs.recovery import reap_task
 from purchases.models import Order, OrderStatus, PaymentCharge, Product
-from tests.faults.support import paying, runs, settle, status_counts
+from tests.faults.support import paying, runs, send_duplicate, settle, status_counts
 from tests.integration.processes import wait_for
 
 pytestmark = [
@@ -93,7 +92,7 @@ def test_poison_job_fails_worker_lost_after_max_attempts_and_runs_no_more(cluste
     # ...and then django-q2 delivers a killed task again (after `retry`; sent
     # here at once): the runner's own attempts cap ends the job, where
     # django-q2's max_attempts, counting saved results only, never would.
-    enqueue(job.pk, job.kind)
+    send_duplicate(job.pk, job.kind)
     settle([job.pk], timeout=30, logs=clusters.logs)
 
     job.refresh_from_db()
@@ -108,7 +107,7 @@ def test_poison_job_fails_worker_lost_after_max_attempts_and_runs_no_more(cluste
     before = (job.status, job.attempts, job.finished_at, job.error)
 
     # Later duplicate deliveries find nothing to claim and run nothing...
-    task_id = enqueue(job.pk, job.kind)
+    task_id = send_duplicate(job.pk, job.kind)
     wait_for(lambda: Task.objects.filter(id=task_id).exists(), timeout=20, what="the extra delivery")
     # ...and for a while longer than a lease, neither the reaper nor anyone touches it.
     deadline = time.monotonic() + 4
