@@ -73,6 +73,7 @@ class JobTableBroker(ORM):
         self._listening_on: Any = None
         self._generic_checked = 0.0
         self._generic_hint = True
+        self._drained = False
 
     # --- What the web side calls -------------------------------------------
 
@@ -101,12 +102,14 @@ class JobTableBroker(ORM):
         """Return the next batch of (ack id, signed task), waiting for a NOTIFY if there is none."""
         try:
             self._listen()
+            if self._drained:
+                # The last look emptied the queue: nothing to take until a
+                # NOTIFY says so (or the poll interval passes).
+                self._wait(Conf.POLL)
             tasks = self._deliver_jobs()
             if self._generic_hint or time.monotonic() - self._generic_checked >= Conf.POLL:
                 tasks += self._deliver_tasks()
-            if tasks:
-                return tasks
-            self._wait(Conf.POLL)
+            return tasks or None
         except DatabaseError:
             # PostgreSQL restarted or the network dropped: start again on a
             # new connection rather than letting django-q2 restart the pusher
@@ -145,6 +148,7 @@ class JobTableBroker(ORM):
             self._listening_on = raw
             # Whatever was sent while nobody listened is in the table: look now.
             self._generic_hint = True
+            self._drained = False
 
     def _reset(self) -> None:
         self._listening_on = None
@@ -163,6 +167,7 @@ class JobTableBroker(ORM):
         with prepared_cursor() as cursor:
             cursor.execute(DELIVER_SQL, params)
             rows = cursor.fetchall()
+        self._drained = len(rows) < params["limit"]
         return [(f"{JOB_ACK_PREFIX}{pk}", job_package(pk, kind, now)) for pk, kind in rows]
 
     def _deliver_tasks(self) -> list[tuple[str, str]]:
@@ -180,9 +185,14 @@ class JobTableBroker(ORM):
         return delivered
 
     def _wait(self, seconds: float) -> None:
+        woken = False
         for notify in connection.connection.notifies(timeout=seconds, stop_after=1):
-            if notify.channel == TASK_CHANNEL:
-                self._generic_hint = True
+            woken = True
+            self._generic_hint |= notify.channel == TASK_CHANNEL
+        if woken:
+            # One look answers every NOTIFY that came meanwhile: drain them.
+            for notify in connection.connection.notifies(timeout=0):
+                self._generic_hint |= notify.channel == TASK_CHANNEL
 
 
 def job_package(pk: uuid.UUID, kind: str, now: Any) -> str:

@@ -125,18 +125,20 @@ def test_a_waiting_broker_wakes_on_notify_not_on_its_poll_interval(make_job, mon
     monkeypatch.setattr(Conf, "POLL", 10)
     waiting = JobTableBroker(list_key="jobs-test")
     result: dict[str, object] = {}
+    emptied = threading.Event()
 
     def wait_then_take() -> None:
         try:
-            assert waiting.dequeue() in (None, [])  # nothing yet: waits for a NOTIFY
+            assert waiting.dequeue() is None  # nothing yet: the queue is drained
+            emptied.set()
+            result["tasks"] = waiting.dequeue()  # waits for a NOTIFY, then takes
             result["woke_after"] = time.monotonic() - result["submitted"]  # type: ignore[operator]
-            result["tasks"] = waiting.dequeue()
         finally:
             connections.close_all()
 
     thread = threading.Thread(target=wait_then_take)
     thread.start()
-    time.sleep(0.3)  # let it reach LISTEN; a NOTIFY before that is found by the query anyway
+    assert emptied.wait(timeout=10)
     result["submitted"] = time.monotonic()
     job = make_job()
     thread.join(timeout=15)
