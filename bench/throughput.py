@@ -4,13 +4,17 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/throughput.py                       # every system, 2000 jobs, 3 rounds
     .venv/bin/python bench/throughput.py --jobs 300 --rounds 1 --systems project-orm,floor
+    .venv/bin/python bench/throughput.py --paced 500 --pace-ms 50 --idle-seconds 10
     .venv/bin/python bench/throughput.py --install-peers --json var/throughput.json
 
 Systems: project-db, project-orm, project-redis, project-sqlite (this project, by
 ``JOBS_BROKER``), q2-orm, q2-redis (django-q2 alone), procrastinate, celery, floor
 (a bare SKIP LOCKED queue, ``bench/floor.py``). Each round runs every system in
 turn (the order rotates by round); each run gets a fresh database, two workers,
-and a separate submitter process that submits ``--jobs`` no-op jobs back to back.
+and a separate submitter process. Once the workers are warm it measures the idle
+cluster's CPU (``--idle-seconds``), then submits ``--jobs`` no-op jobs back to back
+(the burst: jobs/s, statements, CPU per job), then, once those are finished,
+``--paced`` jobs one every ``--pace-ms`` ms (the pickup a lone job sees).
 Medians over rounds are printed as a markdown table, with the ratios of our
 systems to the peers, the load average before and after, and the command.
 
@@ -18,7 +22,7 @@ It starts its own PostgreSQL (initdb in a temporary directory, a free port,
 pg_stat_statements) and Redis (a free port, no persistence) unless
 ``BENCH_DATABASE_URL`` (a database whose name contains "bench": the run databases
 are named after it) or ``BENCH_REDIS_URL`` are set, and stops all it started by
-PID and process group, on failure and Ctrl-C too. Logs: ``var/throughput/``.
+PID and process group, on failure and Ctrl-C too. Logs: ``var/throughput/`` (``--log-dir``).
 See bench/README.md for what each figure means.
 """
 
@@ -48,6 +52,7 @@ from bench.tp_run import Bench, StartListener, run_one  # noqa: E402
 from bench.tp_systems import SYSTEMS  # noqa: E402
 
 LOG_DIR = ROOT / "var" / "throughput"
+OWN_LOGS = ("-prepare.log", "-workers.log", "-submitter.log", "-submits.json", "postgres.log", "redis.log")
 ROLES = ("bench_submit", "bench_worker", "bench_monitor")
 
 
@@ -55,10 +60,15 @@ def parse_args() -> argparse.Namespace:
     names = [s.name for s in SYSTEMS]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--systems", default=",".join(names), help="comma-separated, from: " + ", ".join(names))
-    parser.add_argument("--jobs", type=int, default=2000, help="jobs per run (default 2000)")
+    parser.add_argument("--jobs", type=int, default=2000, help="burst jobs per run (default 2000)")
+    parser.add_argument("--paced", type=int, default=200, help="paced jobs per run, after the burst (default 200)")
+    parser.add_argument("--pace-ms", type=float, default=20.0, help="ms between paced submits (default 20)")
+    parser.add_argument("--idle-seconds", type=float, default=5.0,
+                        help="idle CPU window before the burst, seconds (default 5; 0: none)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--warmups", type=int, default=2, help="warm-up jobs before each run (default 2)")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
+    parser.add_argument("--log-dir", type=Path, default=LOG_DIR, help="emptied first (default var/throughput)")
     parser.add_argument("--install-peers", action="store_true", help="pip install -r bench/requirements.txt first")
     args = parser.parse_args()
     args.systems = [name.strip() for name in args.systems.split(",") if name.strip()]
@@ -67,6 +77,8 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"unknown systems: {', '.join(unknown)}")
     if args.jobs < 1 or args.rounds < 1:
         parser.error("--jobs and --rounds must be at least 1")
+    if args.paced < 0 or args.pace_ms < 0 or args.idle_seconds < 0:
+        parser.error("--paced, --pace-ms and --idle-seconds cannot be negative")
     return args
 
 
@@ -98,7 +110,7 @@ def has_pg_stat_statements(admin_url: str) -> bool:
         return False
 
 
-def start_servers(procs: Processes, need_pg: bool, need_redis: bool) -> dict[str, Any]:
+def start_servers(procs: Processes, need_pg: bool, need_redis: bool, log_dir: Path) -> dict[str, Any]:
     found: dict[str, Any] = {"admin_url": None, "prefix": "tp_bench", "redis_url": None, "private_redis": False}
     external_pg = os.environ.get("BENCH_DATABASE_URL")
     if need_pg and external_pg:
@@ -107,7 +119,7 @@ def start_servers(procs: Processes, need_pg: bool, need_redis: bool) -> dict[str
             raise BenchError(f"refusing BENCH_DATABASE_URL database {name!r}: the name must contain 'bench'")
         found.update(admin_url=with_database(external_pg, "postgres"), prefix=name)
     elif need_pg:
-        pg = PrivatePostgres(procs, LOG_DIR)
+        pg = PrivatePostgres(procs, log_dir)
         found["stop_pg"] = pg.stop
         pg.start()
         found["admin_url"] = pg.url
@@ -115,7 +127,7 @@ def start_servers(procs: Processes, need_pg: bool, need_redis: bool) -> dict[str
     if need_redis and external_redis:
         found["redis_url"] = external_redis
     elif need_redis:
-        redis = PrivateRedis(procs, LOG_DIR)
+        redis = PrivateRedis(procs, log_dir)
         found["stop_redis"] = redis.stop
         redis.start()
         found.update(redis_url=redis.url, private_redis=True)
@@ -135,9 +147,11 @@ def main() -> int:
     if args.install_peers:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "requirements.txt")],
                        check=True)  # fmt: skip
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    for old in LOG_DIR.iterdir():
-        old.unlink()
+    log_dir = args.log_dir.resolve()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in log_dir.iterdir():  # the bench's own logs only: --log-dir may name any directory
+        if old.is_file() and old.name.endswith(OWN_LOGS):
+            old.unlink()
 
     chosen = [s for s in SYSTEMS if s.name in args.systems]
     results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in chosen}
@@ -147,11 +161,12 @@ def main() -> int:
     servers: dict[str, Any] = {}
     sqlite_dir = Path(tempfile.mkdtemp(prefix="bench_sqlite_"))
     try:
-        servers = start_servers(procs, any(s.uses_pg for s in runnable), any(s.uses_redis for s in runnable))
+        servers = start_servers(procs, any(s.uses_pg for s in runnable), any(s.uses_redis for s in runnable),
+                                log_dir)  # fmt: skip
         udp = StartListener()
         bench = Bench(
             procs=procs, admin_url=servers["admin_url"], db_prefix=servers["prefix"],
-            redis_url=servers["redis_url"], private_redis=servers["private_redis"], log_dir=LOG_DIR, udp=udp,
+            redis_url=servers["redis_url"], private_redis=servers["private_redis"], log_dir=log_dir, udp=udp,
             sqlite_dir=sqlite_dir / "db",
         )  # fmt: skip
         if bench.admin_url:
@@ -159,6 +174,7 @@ def main() -> int:
             bench.roles = "stop_pg" in servers and create_roles(bench.admin_url)
             bench.pgss = has_pg_stat_statements(bench.admin_url)
             bench.pg_pid = postmaster_pid(bench.admin_url)
+            bench.private_pg = "stop_pg" in servers
         if bench.redis_url:
             bench.redis_pid = redis_pid(bench.redis_url)
         for round_no in range(1, args.rounds + 1):
@@ -167,7 +183,8 @@ def main() -> int:
                 started = time.monotonic()
                 print(f"round {round_no}: {system.name} ...", end=" ", flush=True)
                 try:
-                    result = run_one(bench, system, round_no, args.jobs, args.warmups)
+                    result = run_one(bench, system, round_no, args.jobs, args.warmups, paced=args.paced,
+                                     pace_ms=args.pace_ms, idle_seconds=args.idle_seconds)  # fmt: skip
                     print(f"{result['jobs_per_s']:.1f} jobs/s ({time.monotonic() - started:.0f} s)", flush=True)
                 except BenchError as exc:
                     result = {"error": f"failed: {exc}"}
@@ -195,16 +212,19 @@ def main() -> int:
     ratio_table, ratio_data = tp_report.ratios(summary)
     load_end = loadavg()
     print()
-    print(f"{args.jobs} no-op jobs per run, {args.rounds} round(s), medians; 2 workers per system; "
-          f"CPU per job in ms over the measured window.\n")  # fmt: skip
+    print(f"Per run, 2 workers per system: an idle window of {args.idle_seconds:g} s, a burst of {args.jobs} no-op jobs "
+          f"submitted back to back (jobs/s, burst pickup, submit, statements, write txns and CPU per job: this "
+          f"burst only), then {args.paced} jobs one every {args.pace_ms:g} ms (paced pickup). Medians over "
+          f"{args.rounds} round(s).\n")  # fmt: skip
     print(tp_report.table(summary, uses))
-    print("\nRatios (ours / peer; jobs/s above 1 is faster, CPU below 1 is cheaper):\n")
+    print("\n" + tp_report.RATIOS_CAPTION + "\n")
     print(ratio_table)
     print(f"\nload average (1/5/15 min): start {load_start}, end {load_end}")
     print(f"command: {command}")
     if args.json:
         args.json.write_text(json.dumps({
             "command": command, "jobs": args.jobs, "rounds": args.rounds, "warmups": args.warmups,
+            "paced": args.paced, "pace_ms": args.pace_ms, "idle_seconds": args.idle_seconds,
             "loadavg_start": load_start, "loadavg_end": load_end, "summary": summary,
             "ratios": ratio_data, "runs": results,
         }, indent=2, default=str))  # fmt: skip

@@ -1,17 +1,21 @@
 """One run of one system for ``bench/throughput.py``: fresh database, workers, submitter, figures.
 
-The measured window opens when the submitter is told to go (after the warm-up
-jobs ran) and closes when every job is recorded finished. Statements come from
-pg_stat_statements (reset at the window's start, the bench's own queries left out);
-commits from ``pg_stat_database.xact_commit`` over the whole life of the workers
-(start-up and shut-down included: an idle backend reports its counts up to 10 s
-late, an exiting one at once), less the bench's own transactions.
+With the workers up and the warm-up jobs run, a run has three phases, all on the
+same workers: an idle window (the cluster's CPU doing nothing), the burst (``--jobs``
+submitted back to back) and, once the burst is recorded finished, the paced phase
+(``--paced`` jobs, one every ``--pace-ms``), whose pickup is the one quoted as "paced".
+The burst is the measured window: it opens when the submitter is told to go and
+closes when every burst job is recorded finished; jobs/s, statements (from
+pg_stat_statements, reset at its start, the bench's own queries left out), write
+transactions and CPU per job cover it alone. Commits come from
+``pg_stat_database.xact_commit`` over the whole life of the workers (start-up, idle
+window, paced phase and shut-down included: an idle backend reports its counts up
+to 10 s late, an exiting one at once), less the bench's own transactions.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import queue
 import secrets
 import shutil
@@ -26,10 +30,9 @@ from typing import Any
 
 import psycopg
 
-from bench.tp_infra import (
-    BenchError, Processes, recreate_database, redis_client, tree_cpu, wait_for, with_database,
-)  # fmt: skip
+from bench.tp_infra import BenchError, Processes, recreate_database, redis_client, wait_for, with_database
 from bench import tp_pgstats as pgstats
+from bench.tp_phases import cpu_now, idle_cpu, percentile, pickups, wait_done
 from bench.tp_systems import PY, ROOT, Monitor, System, Target
 
 class StartListener:
@@ -74,6 +77,7 @@ class Bench:
     roles: bool = False
     pgss: bool = False  # pg_stat_statements is there to read
     pg_pid: int | None = None
+    private_pg: bool = False  # the PostgreSQL server is the bench's own (its idle CPU is this run's)
     redis_pid: int | None = None
     sqlite_dir: Path = field(default_factory=lambda: Path("/tmp"))
 
@@ -83,13 +87,6 @@ class Bench:
 
     def role(self, name: str) -> str | None:
         return name if self.roles else None
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)  # nearest rank
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def _prepare(bench: Bench, system: System, target: Target, log: Path) -> None:
@@ -135,7 +132,8 @@ def _expect(lines: queue.Queue, prefix: str, timeout: float, log: Path) -> str:
     raise BenchError(f"no {prefix!r} from the submitter within {timeout:.0f} s (log {log})")
 
 
-def run_one(bench: Bench, system: System, round_no: int, jobs: int, warmups: int) -> dict[str, Any]:
+def run_one(bench: Bench, system: System, round_no: int, jobs: int, warmups: int, *, paced: int = 0,
+            pace_ms: float = 20.0, idle_seconds: float = 0.0) -> dict[str, Any]:  # fmt: skip
     run = f"r{round_no}_{system.name.replace('-', '_')}_{secrets.token_hex(2)}"
     name = f"{system.name}-r{round_no}"
     db = f"{bench.db_prefix}_{system.name.replace('-', '_')}"
@@ -147,6 +145,7 @@ def run_one(bench: Bench, system: System, round_no: int, jobs: int, warmups: int
     children: list[subprocess.Popen] = []
     monitor: Monitor | None = None
     out_file = bench.log_dir / f"{name}-submits.json"
+    paced_file = bench.log_dir / f"{name}-paced-submits.json"
     try:
         if system.sqlite:
             shutil.rmtree(bench.sqlite_dir, ignore_errors=True)
@@ -167,7 +166,8 @@ def run_one(bench: Bench, system: System, round_no: int, jobs: int, warmups: int
         sub_log = bench.log_dir / f"{name}-submitter.log"
         env = {**clean_env(), **system.env(target, bench.role("bench_submit"))}
         cmd = [PY, "-m", "bench.tp_submit", system.kind, "--jobs", str(jobs), "--run", run,
-               "--warmups", str(warmups), "--out", str(out_file)]  # fmt: skip
+               "--warmups", str(warmups), "--out", str(out_file),
+               "--paced", str(paced), "--pace-ms", str(pace_ms), "--paced-out", str(paced_file)]  # fmt: skip
         with open(sub_log, "wb") as err:
             submitter = bench.procs.start(cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=err, text=True)  # fmt: skip
@@ -184,19 +184,31 @@ def run_one(bench: Bench, system: System, round_no: int, jobs: int, warmups: int
             return all(label in starts for label in warm) and system.done(monitor, warmups, warm)[0]
 
         wait_for(warmed, timeout=120, what=f"the warm-up jobs (worker log {worker_log})", every=0.1)
+        idle = idle_cpu(bench, workers, idle_seconds, system.uses_pg and bench.private_pg)
         if system.uses_pg:
             if bench.pgss:
                 with bench.admin() as conn:
                     conn.execute("SELECT pg_stat_statements_reset()")
             xid0 = pgstats.next_xid(bench.admin)
-        cpu0 = _cpu(bench, workers.pid)
+        cpu0 = cpu_now(bench, workers.pid)
         submitter.stdin.write("go\n")
         submitter.stdin.flush()
-        last_finish = _wait_done(bench, system, monitor, run, jobs, warmups, workers, submitter, worker_log)
-        cpu1 = _cpu(bench, workers.pid)
+        watch = [(workers, "workers"), (submitter, "submitter")]
+        burst_labels = [f"{run}-{i}" for i in range(jobs)]
+        last_finish, order = wait_done(bench, system, monitor, run, burst_labels, jobs + warmups, warm, watch,
+                                       worker_log)  # fmt: skip
+        cpu1 = cpu_now(bench, workers.pid)
         statements = pgstats.statements(bench.admin, db) if system.uses_pg and bench.pgss else None
         xids = pgstats.next_xid(bench.admin) - xid0 if system.uses_pg else None
         _expect(lines, "BENCH done", 120, sub_log)
+        paced_labels = [f"{run}-p{i}" for i in range(paced)]
+        if paced:
+            submitter.stdin.write("paced\n")
+            submitter.stdin.flush()
+            deadline = time.monotonic() + paced * pace_ms / 1000 + 120
+            wait_done(bench, system, monitor, run, paced_labels, jobs + warmups + paced, order, watch, worker_log,
+                      deadline=deadline)  # fmt: skip
+            _expect(lines, "BENCH paced done", 60, sub_log)
         wait_for(lambda: submitter.poll() is not None, timeout=60, what="the submitter to exit")
         bench.procs.stop(workers)
         monitor.close()
@@ -204,19 +216,31 @@ def run_one(bench: Bench, system: System, round_no: int, jobs: int, warmups: int
         submits = json.loads(out_file.read_text())
         starts = bench.udp.starts(run)
         first = submits["before"][0]
-        pickups = [starts[f"{run}-{i}"] - t for i, t in enumerate(submits["before"]) if f"{run}-{i}" in starts]
+        burst = pickups(submits["before"], burst_labels, starts)
         cpu = {key: (cpu1[key] - cpu0[key]) / jobs * 1000 for key in cpu0 if cpu0[key] is not None}
         cpu["submitter"] = submits["cpu"] / jobs * 1000
         result: dict[str, Any] = {
             "jobs_per_s": jobs / (last_finish - first),
             "seconds": last_finish - first,
-            "pickup_p50_ms": percentile(pickups, 50) * 1000,
-            "pickup_p95_ms": percentile(pickups, 95) * 1000,
+            "burst_pickup_p50_ms": _ms(percentile(burst, 50)),
+            "burst_pickup_p95_ms": _ms(percentile(burst, 95)),
             "submit_p50_ms": statistics.median(submits["durations"]) * 1000,
-            "lost_datagrams": jobs - len(pickups),
+            "lost_datagrams": jobs - len(burst),
             "cpu_ms_per_job": cpu,
+            "idle_cpu_pct": idle,
             "submitter_info": info,
         }
+        if paced:
+            paced_submits = json.loads(paced_file.read_text())
+            late = pickups(paced_submits["before"], paced_labels, starts)
+            span = paced_submits["before"][-1] - paced_submits["before"][0]
+            result.update({
+                "paced_pickup_p50_ms": _ms(percentile(late, 50)), "paced_pickup_p95_ms": _ms(percentile(late, 95)),
+                "paced_pickup_p99_ms": _ms(percentile(late, 99)),
+                "paced_submit_p50_ms": statistics.median(paced_submits["durations"]) * 1000,
+                "paced_submits_per_s": (paced - 1) / span if paced > 1 and span > 0 else None,
+                "paced_lost_datagrams": paced - len(late),
+            })  # fmt: skip
         if statements is not None:
             result["statements"] = statements
             result["stmts_per_job"] = statements["total"] / jobs
@@ -224,7 +248,7 @@ def run_one(bench: Bench, system: System, round_no: int, jobs: int, warmups: int
             result["fk_checks_per_job"] = statements["fk_checks"] / jobs
         if xact_after is not None and xids is not None:
             result["commits"] = xact_after - xact_before - monitor.transactions
-            result["commits_per_job"] = result["commits"] / (jobs + warmups)
+            result["commits_per_job"] = result["commits"] / (jobs + warmups + paced)
             result["write_txns_per_job"] = xids / jobs
         return result
     finally:
@@ -237,32 +261,5 @@ def run_one(bench: Bench, system: System, round_no: int, jobs: int, warmups: int
                 pass
 
 
-def _cpu(bench: Bench, workers_pid: int) -> dict[str, float | None]:
-    return {
-        "workers": tree_cpu(workers_pid),
-        "postgresql": tree_cpu(bench.pg_pid) if bench.pg_pid else None,
-        "redis": tree_cpu(bench.redis_pid) if bench.redis_pid else None,
-    }
-
-
-def _wait_done(bench: Bench, system: System, monitor: Monitor, run: str, jobs: int, warmups: int,
-               workers: subprocess.Popen, submitter: subprocess.Popen, worker_log: Path) -> float:  # fmt: skip
-    """Poll until every job is recorded finished; return the last finish time (epoch s)."""
-    warm = [f"{run}-w{k}" for k in range(warmups)]
-    seen, progress = -1, time.monotonic()
-    while True:
-        starts = {k: v for k, v in bench.udp.starts(run).items() if k not in warm}
-        now = time.monotonic()
-        if len(starts) != seen:
-            seen, progress = len(starts), now
-        if len(starts) >= jobs or now - progress > 3:
-            order = warm + sorted(starts, key=starts.__getitem__)
-            done, last = system.done(monitor, jobs + warmups, order)
-            if done and last is not None:
-                return last
-        for child, what in ((workers, "workers"), (submitter, "submitter")):
-            if child.poll() not in (None, 0):
-                raise BenchError(f"the {what} exited ({child.returncode}); log {worker_log.parent}")
-        if now - progress > 60:
-            raise BenchError(f"stalled: {seen}/{jobs} jobs started, none in the last 60 s (log {worker_log})")
-        time.sleep(0.02 if len(starts) >= jobs else 0.05)
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000

@@ -190,7 +190,9 @@ class JobEventType(models.TextChoices):
 class JobEvent(models.Model):
     """One step in a job's life, kept so staff can tell what happened and who did it."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    # jobevent_job_at_idx (job, at) serves lookups by job: no second index
+    # to update for every event a job writes.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.CharField(max_length=32, choices=JobEventType.choices)
     at = models.DateTimeField(default=timezone.now)
     attempt = models.PositiveIntegerField(null=True, blank=True)

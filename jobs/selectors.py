@@ -6,10 +6,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
 from jobs.conf import jobs_settings
+from jobs.db import prepared_cursor
 from jobs.models import Job, JobQuerySet, JobStatus
 from jobs.registry import all_kinds
 
@@ -20,8 +22,32 @@ def job_get_for_owner(*, owner: Any, job_id: str) -> Job | None:
         pk = uuid.UUID(str(job_id))
     except ValueError:
         return None
-    # No ORDER BY: the primary key finds at most one row.
-    return next(iter(Job.objects.filter(pk=pk, owner=owner).defer("payload", "traceback", "call")), None)
+    owner_id = getattr(owner, "pk", None)
+    if owner_id is None:
+        return None
+    if connection.vendor == "postgresql":
+        # The hottest read of all (every poll): prepared once per connection
+        # instead of compiled by the ORM and planned by PostgreSQL each time.
+        with prepared_cursor() as cursor:
+            cursor.execute(_POLL_SQL, [pk, owner_id])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = [
+            _JSON_FIELDS[name].from_db_value(value, None, connection) if name in _JSON_FIELDS else value
+            for name, value in zip(_POLL_FIELDS, row)
+        ]
+        return Job.from_db(connection.alias, _POLL_FIELDS, values)
+    return Job.objects.filter(pk=pk, owner_id=owner_id).defer(*_NOT_POLLED).first()
+
+
+# What a poll reads: the document's columns and the version's (see jobs.api.responses).
+_NOT_POLLED = ("payload", "traceback", "call", "idempotency_key", "request_fingerprint", "task_id")
+_POLL_FIELDS = [f.attname for f in Job._meta.concrete_fields if f.name not in _NOT_POLLED]
+_JSON_FIELDS = {f.attname: f for f in Job._meta.concrete_fields if f.get_internal_type() == "JSONField"}
+_POLL_SQL = "SELECT {} FROM jobs_job WHERE id = %s AND owner_id = %s".format(
+    ", ".join(connection.ops.quote_name(Job._meta.get_field(name).column) for name in _POLL_FIELDS)
+)
 
 
 def job_list_for_owner(

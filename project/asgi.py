@@ -6,14 +6,20 @@ Web processes therefore borrow PostgreSQL connections from a bounded pool
 (``DB_POOL_MAX_SIZE``, 20 per process; 0 turns it off and connects per
 request, as Django advises for ASGI without a pool). Workers (qcluster) are
 not affected: they keep their persistent connections.
+
+Synchronous views are served in one thread hop (``project/asgi_handler.py``).
 """
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 os.environ.setdefault("DB_POOL_MAX_SIZE", "20")
 
-application = get_asgi_application()
+django.setup(set_prefix=False)
+
+from project.asgi_handler import OneHopASGIHandler  # noqa: E402 - needs the apps loaded
+
+application = OneHopASGIHandler()

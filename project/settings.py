@@ -230,6 +230,8 @@ SPECTACULAR_SETTINGS = {
 
 # Request bodies over this many bytes get 413; JSON nested deeper than this, 400.
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
+# Seconds a web process remembers a valid API token (project/authentication.py).
+API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))
 API_MAX_JSON_DEPTH = 20
 
 # Throttle counters live in the cache: per process by default, shared

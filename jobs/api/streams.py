@@ -32,7 +32,7 @@ from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
 from rest_framework.views import APIView
 
 from jobs.api import schema_async
-from jobs.api.responses import etag_for
+from jobs.api.responses import etag_for, job_etag
 from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
 from jobs.conf import jobs_settings
@@ -97,16 +97,22 @@ def long_pollable(drf_view: Callable[..., Any]) -> Callable[..., Any]:
                     return response
         return response
 
-    if serves_wsgi():
-        # Under WSGI an async view costs an event loop per request: poll with
-        # the DRF view itself, and hand only a long poll to the async view.
-        @functools.wraps(drf_view)
-        def sync_view(request: HttpRequest, job_id: str) -> HttpResponse:
-            if request.method == "GET" and request.GET.get("wait"):
-                return async_to_sync(view)(request, job_id)
-            return drf_view(request, job_id=job_id)
+    def needs_async(request: HttpRequest) -> bool:
+        return request.method == "GET" and bool(request.GET.get("wait"))
 
+    # A plain poll is a synchronous DRF call: served synchronously it costs
+    # no event-loop round trips (under WSGI, and under ASGI through
+    # project.asgi_handler); only a long poll needs the async view.
+    @functools.wraps(drf_view)
+    def sync_view(request: HttpRequest, job_id: str) -> HttpResponse:
+        if needs_async(request):
+            return async_to_sync(view)(request, job_id)
+        return drf_view(request, job_id=job_id)
+
+    if serves_wsgi():
         return sync_view
+    view.sync_variant = sync_view  # type: ignore[attr-defined]
+    view.needs_async = needs_async  # type: ignore[attr-defined]
     return view
 
 
@@ -193,12 +199,20 @@ def _document(request: HttpRequest, user: Any, job_pk: Any) -> dict[str, Any] | 
     return None if job is None else _serialize(request, job)
 
 
+class _Document(dict):
+    """A job document with its version tag: the stream's event id is the poll's ETag."""
+
+    tag: str
+
+
 def _serialize(request: HttpRequest, job: Job) -> dict[str, Any]:
-    return dict(JobSerializer(job, context={"request": request}).data)
+    document = _Document(JobSerializer(job, context={"request": request}).data)
+    document.tag = job_etag(job).strip('"')
+    return document
 
 
 def _event_id(document: dict[str, Any]) -> str:
-    return etag_for(document).strip('"')
+    return document.tag if isinstance(document, _Document) else etag_for(document).strip('"')
 
 
 def format_event(event: str, event_id: str, document: dict[str, Any]) -> str:
