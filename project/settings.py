@@ -286,8 +286,9 @@ Q_CLUSTER = {
     # NOTIFY and only looks this often for retries that came due; the ORM
     # broker polls, so this is its pickup latency (and its idle cost).
     "poll": float(os.environ.get("Q_POLL", "1.0" if JOBS_BROKER == "database" else "0.05")),
-    # Jobs taken from the queue per look.
-    "bulk": int(os.environ.get("Q_BULK", os.environ.get("Q_WORKERS", "2"))),
+    # Jobs a cluster takes from the queue per look: more is cheaper for many
+    # short jobs, fewer shares long jobs better between several clusters.
+    "bulk": int(os.environ.get("Q_BULK") or 2 * int(os.environ.get("Q_WORKERS", "2"))),
     # A worker process is replaced after this many tasks (a leak cannot grow for ever).
     "recycle": int(os.environ.get("Q_RECYCLE", "1000")),
     "label": "Django Q2",
