@@ -7,7 +7,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from django_q.models import Task
+from django_q.models import OrmQ
 
 from jobs.models import Job, JobStatus
 from jobs.services import job_submit
@@ -199,12 +199,13 @@ def test_cancel_stops_a_purchase_waiting_behind_a_slow_one(
     job = Job.objects.get(owner=user)
     assert job.status == JobStatus.CANCELLED
     assert job.error["code"] == "cancelled"
-    # The worker gets to the cancelled job's message after the slow one, and skips it.
-    wait_for(
-        lambda: Task.objects.filter(name=f"purchases.execute:{job.pk}").exists(),
-        timeout=60,
-        what="the worker to take the cancelled job's message",
-    )
+    # The worker gets to the cancelled job after the slow one and skips it (with
+    # django-q2's ORM broker its message waits in the queue until then).
+    def settled() -> bool:
+        blocker.refresh_from_db()
+        return blocker.status == JobStatus.COMPLETED and not OrmQ.objects.exists()
+
+    wait_for(settled, timeout=60, what="the slow purchase to finish and the queue to drain")
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
     assert job.attempts == 0, "a cancelled job is never claimed"

@@ -116,7 +116,7 @@ def threaded_worker(monkeypatch):
         finally:
             connection.close()
 
-    def enqueue(job_id, kind):
+    def enqueue(job_id, kind, **_):
         thread = threading.Thread(target=work, args=(job_id,), daemon=True)
         thread.start()
         threads.append(thread)
