@@ -9,8 +9,6 @@ from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
-from django.utils import timezone
-
 from jobs.exceptions import JobCancelled
 
 
@@ -56,23 +54,16 @@ class JobContext:
         Pass ``cancellable=False`` past the point of no return (money taken),
         where the handler must finish whatever a client asked.
         """
-        from jobs.models import Job, JobStatus
+        from jobs.transitions import report_progress
 
-        percentage = max(0, min(100, int(percentage)))
-        rows = Job.objects.filter(pk=self.job_id, status=JobStatus.PROCESSING)
-        if cancellable:
-            rows = rows.filter(cancel_requested=False)
-        now = timezone.now()
-        fields: dict[str, Any] = {
-            "progress_percentage": percentage,
-            "progress_message": message[:255],
-            "updated_at": now,
-        }
-        if self.lease is not None:
-            # Reporting progress proves the worker is alive: renew the lease.
-            fields["lease_expires_at"] = now + self.lease
-        updated = rows.update(**fields)
-        if not updated and cancellable and self.cancel_requested():
+        recorded = report_progress(
+            self.job_id,
+            percentage=max(0, min(100, int(percentage))),
+            message=message,
+            lease=self.lease,
+            cancellable=cancellable,
+        )
+        if not recorded and cancellable and self.cancel_requested():
             raise JobCancelled()
 
     def cancel_requested(self) -> bool:

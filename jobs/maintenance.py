@@ -22,7 +22,7 @@ from jobs.conf import jobs_settings
 from jobs.events import event_record_many
 from jobs.models import Job, JobEventType, JobQuerySet, JobStatus
 from jobs.registry import run_abandon_hook
-from jobs.services import cancelled_fields
+from jobs.transitions import cancelled_fields
 
 logger = logging.getLogger(__name__)
 

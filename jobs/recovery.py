@@ -15,23 +15,17 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs import queue
 from jobs.conf import jobs_settings
-from jobs.events import event_record
-from jobs.models import Job, JobEventType, JobStatus
+from jobs.models import Job, JobStatus
 from jobs.registry import run_abandon_hook, ttl_for
-from jobs.transitions import lease_expired
+from jobs.transitions import fail_lost, lease_expired, recover_lost
 
 logger = logging.getLogger(__name__)
 
-WORKER_LOST = {
-    "code": "worker_lost",
-    "message": "The worker running this job stopped before it finished, on every attempt. "
-    "You may submit it again.",
-}
 BATCH = 500
 
 
@@ -41,28 +35,11 @@ def fail_exhausted(pk: uuid.UUID, *, actor: str, now: datetime | None = None) ->
     job = Job.objects.filter(pk=pk).only("kind").first()
     if job is None:
         return False
-    failed = (
-        Job.objects.filter(pk=pk, attempts__gte=F("max_attempts"))
-        .filter(lease_expired(now) | Q(status=JobStatus.PENDING))
-        .update(
-            status=JobStatus.FAILED,
-            error=WORKER_LOST,
-            finished_at=now,
-            updated_at=now,
-            expires_at=now + ttl_for(job.kind),
-            lease_expires_at=None,
-        )
-    )
+    failed = fail_lost(pk, kind=job.kind, ttl=ttl_for(job.kind), actor=actor, now=now)
     if failed:
         logger.warning("Job %s (%s) failed: worker lost on its last attempt", pk, job.kind)
-        event_record(
-            job_id=pk,
-            type=JobEventType.FAILED,
-            actor=actor,
-            message=f"{WORKER_LOST['code']}: the lease expired on the last attempt",
-        )
         run_abandon_hook(job.kind, pk, JobStatus.FAILED)
-    return bool(failed)
+    return failed
 
 
 def recover_expired_leases(now: datetime | None = None) -> dict[str, int]:
@@ -74,21 +51,7 @@ def recover_expired_leases(now: datetime | None = None) -> dict[str, int]:
         if job.attempts >= job.max_attempts:
             failed += fail_exhausted(job.pk, actor="reaper", now=now)
             continue
-        moved = Job.objects.filter(lease_expired(now), pk=job.pk, attempts=job.attempts).update(
-            status=JobStatus.PENDING,
-            available_at=None,
-            lease_expires_at=None,
-            updated_at=now,
-            progress_message="The worker was lost; queued again",
-        )
-        if moved:
-            event_record(
-                job_id=job.pk,
-                type=JobEventType.ATTEMPT_FAILED,
-                actor="reaper",
-                attempt=job.attempts,
-                message="worker_lost: the lease expired; queued again",
-            )
+        if recover_lost(job.pk, attempt=job.attempts, now=now):
             queue.enqueue(job.pk, job.kind)
             requeued += 1
     return {"requeued": requeued, "failed": failed}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Mapping
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -17,12 +16,9 @@ from django.utils import timezone
 
 from jobs import queue, transitions
 from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState
-from jobs.events import actor_for_user, event_record
-from jobs.models import Job, JobEventType, JobStatus
-from jobs.registry import get_kind, run_abandon_hook, ttl_for
-
-CANCELLED_ERROR = {"code": "cancelled", "message": "The job was cancelled."}
-
+from jobs.events import actor_for_user
+from jobs.models import Job, JobStatus
+from jobs.registry import get_kind, run_abandon_hook
 
 @dataclass(frozen=True)
 class Submission:
@@ -108,19 +104,11 @@ def job_cancel(*, job: Job, actor: str = "") -> Job:
 
     Raises ``InvalidJobState`` for a job that has already finished.
     """
-    now = timezone.now()
-    cancelled = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
-        **cancelled_fields(job.kind, now)
-    )
-    requested = cancelled or Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING).update(
-        cancel_requested=True, updated_at=now
-    )
+    cancelled = transitions.cancel_pending(job, actor=actor)
+    requested = cancelled or transitions.request_cancel(job, actor=actor)
     if cancelled:
-        event_record(job_id=job.pk, type=JobEventType.CANCELLED, actor=actor)
         # It may have run before and be waiting for a retry: undo that run.
         run_abandon_hook(job.kind, job.pk, JobStatus.CANCELLED)
-    elif requested:
-        event_record(job_id=job.pk, type=JobEventType.CANCEL_REQUESTED, actor=actor)
     job.refresh_from_db()
     if not requested:
         raise InvalidJobState(
@@ -128,18 +116,6 @@ def job_cancel(*, job: Job, actor: str = "") -> Job:
             code="job_finished",
         )
     return job
-
-
-def cancelled_fields(kind: str, now: datetime) -> dict[str, Any]:
-    """The column values of a job of ``kind`` cancelled at ``now`` before it ran."""
-    return {
-        "status": JobStatus.CANCELLED,
-        "cancel_requested": True,
-        "error": CANCELLED_ERROR,
-        "finished_at": now,
-        "updated_at": now,
-        "expires_at": now + ttl_for(kind),
-    }
 
 
 def job_delete(*, job: Job) -> None:

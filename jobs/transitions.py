@@ -1,19 +1,24 @@
-"""A worker's changes to a job's status, with their timeline events.
+"""Every change of a job's status, with its timeline event: the state machine in one place.
 
 ::
 
-    pending --claim--> processing --finish--> completed | failed | cancelled
-                          |
-                          +--requeue (an unexpected error, attempts left)--> pending
+    (new) --create--> pending --claim--> processing --finish--> completed | failed | cancelled
+                        ^  |                 +--progress (renews the lease; may stop on a cancel)
+                        |  |                 +--requeue (an unexpected error, attempts left)--> pending
+                        |  |                 +--recover_lost (lease expired, attempts left)--> pending
+                        |  |                 +--fail_lost (lease expired, no attempts left)--> failed
+                        |  |                 +--request_cancel--> processing, cancel_requested
+                        |  +--cancel_pending--> cancelled
+                        +--(staff retry, jobs.maintenance)--
 
 Each change is one conditional UPDATE that names the state it expects, so a
 change that lost a race (a reaper, a cancel, another attempt) changes
-nothing. On PostgreSQL the UPDATE and its timeline event are one statement
-(a data-modifying CTE): one round trip and one commit per change. Elsewhere
-they are two statements in one transaction.
-
-The reaper's recovery lives in ``jobs.recovery``, cancels in
-``jobs.services``, bulk changes in ``jobs.maintenance``.
+nothing. On PostgreSQL the hot ones (create, claim, finish) are one
+statement with their event (a data-modifying CTE): one round trip and one
+commit each. Elsewhere, and for the rare ones, the UPDATE and its event are
+two statements in one transaction. Bulk changes by staff live in
+``jobs.maintenance``; what happens around a change (hooks, queueing) in the
+callers: ``jobs.runner``, ``jobs.recovery``, ``jobs.services``.
 """
 
 from __future__ import annotations
@@ -301,3 +306,132 @@ def requeue(job: Job, *, available_at: datetime, traceback_text: str, message: s
 def still_ours(job: Job):
     """The job's row, as long as this attempt still owns it."""
     return Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING, attempts=job.attempts)
+
+
+# --- Progress --------------------------------------------------------------
+
+
+def report_progress(
+    job_id: uuid.UUID, *, percentage: int, message: str, lease: timedelta | None, cancellable: bool
+) -> bool:
+    """Record a processing job's progress (and renew its lease); False if it was not recorded.
+
+    Not recorded: the job is no longer processing, or (``cancellable``) a
+    cancel was requested.
+    """
+    rows = Job.objects.filter(pk=job_id, status=JobStatus.PROCESSING)
+    if cancellable:
+        rows = rows.filter(cancel_requested=False)
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "progress_percentage": percentage,
+        "progress_message": message[:255],
+        "updated_at": now,
+    }
+    if lease is not None:
+        # Reporting progress proves the worker is alive.
+        fields["lease_expires_at"] = now + lease
+    return bool(rows.update(**fields))
+
+
+# --- Cancel ----------------------------------------------------------------
+
+CANCELLED_ERROR = {"code": "cancelled", "message": "The job was cancelled."}
+
+
+def cancelled_fields(kind: str, now: datetime) -> dict[str, Any]:
+    """The column values of a job of ``kind`` cancelled at ``now`` before it ran."""
+    from jobs.registry import ttl_for
+
+    return {
+        "status": JobStatus.CANCELLED,
+        "cancel_requested": True,
+        "error": CANCELLED_ERROR,
+        "finished_at": now,
+        "updated_at": now,
+        "expires_at": now + ttl_for(kind),
+    }
+
+
+def cancel_pending(job: Job, *, actor: str) -> bool:
+    """Cancel ``job`` if it is pending; True if this call cancelled it."""
+    now = timezone.now()
+    with transaction.atomic():
+        done = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(**cancelled_fields(job.kind, now))
+        if done:
+            JobEvent.objects.create(job_id=job.pk, type=JobEventType.CANCELLED, at=now, actor=actor[:255])
+    return bool(done)
+
+
+def request_cancel(job: Job, *, actor: str) -> bool:
+    """Ask ``job`` to stop at its next progress report if it is processing; True if asked."""
+    now = timezone.now()
+    with transaction.atomic():
+        done = Job.objects.filter(pk=job.pk, status=JobStatus.PROCESSING).update(
+            cancel_requested=True, updated_at=now
+        )
+        if done:
+            JobEvent.objects.create(job_id=job.pk, type=JobEventType.CANCEL_REQUESTED, at=now, actor=actor[:255])
+    return bool(done)
+
+
+# --- A lost worker -----------------------------------------------------------
+
+WORKER_LOST = {
+    "code": "worker_lost",
+    "message": "The worker running this job stopped before it finished, on every attempt. "
+    "You may submit it again.",
+}
+
+
+def fail_lost(pk: uuid.UUID, *, kind: str, ttl: timedelta, actor: str, now: datetime) -> bool:
+    """Fail a job whose worker was lost on its last attempt; True if this call failed it.
+
+    It is processing with an expired lease, or pending again (redelivered)
+    with no attempts left.
+    """
+    with transaction.atomic():
+        failed = (
+            Job.objects.filter(pk=pk, attempts__gte=F("max_attempts"))
+            .filter(lease_expired(now) | Q(status=JobStatus.PENDING))
+            .update(
+                status=JobStatus.FAILED,
+                error=WORKER_LOST,
+                finished_at=now,
+                updated_at=now,
+                expires_at=now + ttl,
+                lease_expires_at=None,
+            )
+        )
+        if failed:
+            JobEvent.objects.create(
+                job_id=pk,
+                type=JobEventType.FAILED,
+                at=now,
+                actor=actor[:255],
+                message=f"{WORKER_LOST['code']}: the lease expired on the last attempt",
+            )
+    return bool(failed)
+
+
+def recover_lost(pk: uuid.UUID, *, attempt: int, now: datetime) -> bool:
+    """Put a processing job whose lease expired on ``attempt`` back to pending; True if done."""
+    with transaction.atomic():
+        moved = Job.objects.filter(lease_expired(now), pk=pk, attempts=attempt).update(
+            status=JobStatus.PENDING,
+            available_at=None,
+            lease_expires_at=None,
+            updated_at=now,
+            progress_message="The worker was lost; queued again",
+        )
+        if moved:
+            JobEvent.objects.create(
+                job_id=pk,
+                type=JobEventType.ATTEMPT_FAILED,
+                at=now,
+                actor="reaper",
+                attempt=attempt,
+                message="worker_lost: the lease expired; queued again",
+            )
+    return bool(moved)
+
