@@ -190,14 +190,17 @@ class JobTableBroker(ORM):
         return delivered
 
     def _wait(self, seconds: float) -> None:
-        woken = False
-        for notify in connection.connection.notifies(timeout=seconds, stop_after=1):
-            woken = True
-            self._generic_hint |= notify.channel == TASK_CHANNEL
-        if woken:
-            # One look answers every NOTIFY that came meanwhile: drain them.
-            for notify in connection.connection.notifies(timeout=0):
+        # psycopg's own errors (the server went away while we waited) become
+        # Django's DatabaseError, which dequeue() answers by reconnecting.
+        with connection.wrap_database_errors:
+            woken = False
+            for notify in connection.connection.notifies(timeout=seconds, stop_after=1):
+                woken = True
                 self._generic_hint |= notify.channel == TASK_CHANNEL
+            if woken:
+                # One look answers every NOTIFY that came meanwhile: drain them.
+                for notify in connection.connection.notifies(timeout=0):
+                    self._generic_hint |= notify.channel == TASK_CHANNEL
 
 
 def job_package(pk: uuid.UUID, kind: str, now: Any) -> str:

@@ -173,3 +173,34 @@ def test_with_the_table_as_queue_enqueue_only_marks_a_job_undelivered(make_job):
         assert Job.objects.get(pk=job.pk).enqueued_at is None
         assert queue.initial_enqueued_at(timezone.now()) is None
         assert queue.retry_enqueued_at(timezone.now()) is None
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_whose_connection_dies_while_it_waits_reconnects_and_delivers(make_job, monkeypatch):
+    monkeypatch.setattr(Conf, "POLL", 0.5)
+    waiting = JobTableBroker(list_key="jobs-test")
+    result: dict[str, object] = {}
+    emptied = threading.Event()
+
+    def wait_then_take() -> None:
+        try:
+            assert waiting.dequeue() is None  # drained: the next call waits on LISTEN
+            result["backend"] = connection.connection.info.backend_pid
+            emptied.set()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not result.get("tasks"):
+                result["tasks"] = waiting.dequeue()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=wait_then_take)
+    thread.start()
+    assert emptied.wait(timeout=10)
+    with connection.cursor() as cursor:  # what a database restart does to it
+        cursor.execute("SELECT pg_terminate_backend(%s)", [result["backend"]])
+    job = make_job()
+    thread.join(timeout=30)
+
+    assert not thread.is_alive()
+    assert delivered_ids(result["tasks"]) == [str(job.pk)]
