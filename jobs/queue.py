@@ -7,10 +7,11 @@ of truth, so a lost message can always be sent again from it.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from datetime import datetime
 
-from django_q.brokers import get_broker
+from django_q.brokers import Broker, get_broker
 from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
@@ -28,6 +29,19 @@ JOB_TABLE_BROKER = "jobs.broker.JobTableBroker"
 def uses_job_table() -> bool:
     """True when the job table is the queue (``jobs.broker.JobTableBroker``, PostgreSQL)."""
     return getattr(settings, "Q_CLUSTER", {}).get("broker_class") == JOB_TABLE_BROKER
+
+
+_broker: tuple[int, Broker] | None = None
+
+
+def _process_broker() -> Broker:
+    # django-q2 makes a new broker for every async_task unless given one; with
+    # Redis that is a new connection pool, so a new TCP connection per job.
+    # One per process (a forked child makes its own) keeps the connection.
+    global _broker
+    if _broker is None or _broker[0] != os.getpid():
+        _broker = (os.getpid(), get_broker())
+    return _broker[1]
 
 
 def enqueue(job_id: uuid.UUID, kind: str, *, new: bool = False) -> str:
@@ -55,6 +69,7 @@ def enqueue(job_id: uuid.UUID, kind: str, *, new: bool = False) -> str:
         timeout=timeout,
         # The job row keeps the outcome; django-q2 need not store it again.
         save=False,
+        broker=_process_broker(),
     )
     if not new:
         Job.objects.filter(pk=job_id).update(task_id=task_id or "", enqueued_at=timezone.now())

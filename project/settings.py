@@ -254,7 +254,8 @@ if os.environ.get("REDIS_URL"):
 #   SKIP LOCKED deliveries and LISTEN/NOTIFY wake-ups. PostgreSQL only; the
 #   default there.
 # - "redis": django-q2's Redis broker (REDIS_URL); the default when REDIS_URL is set.
-# - "orm": django-q2's ORM broker, polling a queue table; the default on SQLite.
+# - "orm": django-q2's ORM broker, a queue table; the default on SQLite, where
+#   the cluster looks at it when the file has a new commit (jobs/sqlite_broker.py).
 _is_postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 JOBS_BROKER = os.environ.get("JOBS_BROKER") or (
     "redis" if os.environ.get("REDIS_URL") else "database" if _is_postgres else "orm"
@@ -283,9 +284,12 @@ Q_CLUSTER = {
     "save_limit": 100,
     "catch_up": False,
     # Seconds between looks at the queue. The job table broker is woken by
-    # NOTIFY and only looks this often for retries that came due; the ORM
-    # broker polls, so this is its pickup latency (and its idle cost).
-    "poll": float(os.environ.get("Q_POLL", "1.0" if JOBS_BROKER == "database" else "0.05")),
+    # NOTIFY, and on SQLite the ORM broker by the file's commits: both only
+    # look this often for tasks whose retry time came. The ORM broker on
+    # PostgreSQL polls, so this is its pickup latency (and its idle cost).
+    "poll": float(
+        os.environ.get("Q_POLL", "0.05" if JOBS_BROKER == "orm" and _is_postgres else "1.0")
+    ),
     # Jobs a cluster takes from the queue per look: more is cheaper for many
     # short jobs, fewer shares long jobs better between several clusters.
     "bulk": int(os.environ.get("Q_BULK") or 2 * int(os.environ.get("Q_WORKERS", "2"))),
@@ -299,6 +303,8 @@ else:
     Q_CLUSTER["orm"] = "default"
 if JOBS_BROKER == "database":
     Q_CLUSTER["broker_class"] = "jobs.broker.JobTableBroker"
+elif JOBS_BROKER == "orm" and not _is_postgres:
+    Q_CLUSTER["broker_class"] = "jobs.sqlite_broker.SqliteWakeBroker"
 
 # --- Application settings -------------------------------------------------
 
