@@ -192,7 +192,15 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "jobs.poll": os.environ.get("API_THROTTLE_POLL", "1200/min"),
         "jobs.submit": os.environ.get("API_THROTTLE_SUBMIT", "120/min"),
+        # Password guessing (project/throttling.py): sign-in attempts per client
+        # address, and failed sign-ins per username, on the token endpoint and
+        # the login pages.
+        "auth.address": os.environ.get("API_THROTTLE_LOGIN_ADDRESS", "30/min"),
+        "auth.username": os.environ.get("API_THROTTLE_LOGIN_FAILURES", "10/min"),
     },
+    # Proxies in front of the app whose X-Forwarded-For is trusted for the
+    # client address; 0 (REMOTE_ADDR only) so a client cannot name its own.
+    "NUM_PROXIES": int(os.environ.get("API_NUM_PROXIES", "0")),
 }
 # OpenAPI 3 at /api/schema/ and Swagger UI at /api/docs/, both public (they
 # describe the API, not anyone's data); Swagger UI's files are served from

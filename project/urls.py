@@ -7,6 +7,7 @@ from django.urls import include, path
 from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from project.throttling import limit_login_attempts
 from project.views import ObtainTokenView
 from purchases.views import shop
 
@@ -15,12 +16,17 @@ urlpatterns = [
     path("", shop, name="shop"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(
-            template_name="purchases/login.html", next_page="shop", redirect_authenticated_user=True
+        limit_login_attempts(
+            auth_views.LoginView.as_view(
+                template_name="purchases/login.html", next_page="shop", redirect_authenticated_user=True
+            )
         ),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="shop"), name="logout"),
+    # The admin's own login view behind the sign-in throttles (project/throttling.py):
+    # matched before admin.site.urls, and reverse("admin:login") gives the same path.
+    path("admin/login/", limit_login_attempts(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/auth/token/", ObtainTokenView.as_view(), name="api-token"),
     # The OpenAPI schema and Swagger UI: public, like any API reference.
