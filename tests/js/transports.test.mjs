@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { ApiError, JobFailedError, runAsJob, submitJob, waitForJob } from "../../jobs/static/jobs/client.js";
+import {
+  ApiError,
+  JobDeletedError,
+  JobFailedError,
+  runAsJob,
+  submitJob,
+  waitForJob,
+} from "../../jobs/static/jobs/client.js";
 import { BASE, JOB_URL, drive, fakeEventSource, flush, job, later, respond, settle, setup } from "./fakes.mjs";
 
 const EVENTS_URL = `${JOB_URL}events/`;
@@ -191,6 +198,25 @@ describe("transport choice", () => {
     assert.equal(missing.calls.length, 1);
   });
 
+  test("a 404 for a job already seen means it was deleted: a JobDeletedError, long poll or poll", async () => {
+    for (const transport of ["longpoll", "poll"]) {
+      const { clock, opts } = start(
+        [
+          respond(200, job("processing", 10), { ETag: '"e1"' }),
+          respond(404, { detail: "Not found.", code: "not_found" }),
+        ],
+        { transport },
+      );
+
+      const { error } = await drive(waitForJob(JOB_URL, opts), clock);
+
+      assert.ok(error instanceof JobDeletedError, `${transport}: ${error}`);
+      assert.equal(error.code, "job_deleted");
+      assert.equal(error.status, 404);
+      assert.equal(error.cause?.detail, "Not found.", "the 404 itself is kept as the cause");
+    }
+  });
+
   test("transport \"poll\" polls even when EventSource exists", async () => {
     const sse = fakeEventSource();
     const { clock, calls, opts } = start([respond(200, job("completed", 100, "", { result: 5 }))], {
@@ -351,6 +377,35 @@ describe("event stream", () => {
 
     assert.equal(outcome.error, broken);
     assert.equal(sse.instances[0].closed, true);
+  });
+
+  test("a `deleted` event rejects with a JobDeletedError at once and closes the stream", async () => {
+    for (const before of [["status"], []]) {
+      const sse = fakeEventSource();
+      const { clock, calls, opts } = start([], { EventSource: sse.EventSource });
+
+      const outcome = settle(waitForJob(JOB_URL, opts));
+      await flush();
+      const [source] = sse.instances;
+      // Deleted while watched (after a status event), or already gone when
+      // the stream began (the server's first and only event).
+      for (const type of before) source.emit(type, job("processing", 10, "Reading orders"), "a");
+      source.emit("deleted", "{}");
+      await flush();
+
+      const error = outcome.error;
+      assert.ok(error instanceof JobDeletedError, `${before}: ${error}`);
+      assert.ok(error instanceof ApiError, "still an ApiError, status 404, for callers that check those");
+      assert.equal(error.name, "JobDeletedError");
+      assert.equal(error.code, "job_deleted");
+      assert.equal(error.status, 404);
+      assert.equal(error.url, JOB_URL);
+      assert.match(error.message, /job was deleted/);
+      assert.equal(source.closed, true);
+      assert.equal(source.listenerCount(), 0);
+      assert.equal(clock.pending(), 0);
+      assert.equal(calls.length, 0, "no long poll after the server said it is gone");
+    }
   });
 
   test("submitJob follows the 202's job over the stream", async () => {

@@ -31,7 +31,7 @@ import { apiError, readJson, request, requestHeaders, resolveUrl, subresource } 
 import { chooseTransport, follow, newWaitState, nextBackoff, notify } from "./transports.js";
 import { parseRetryAfter, withDeadline } from "./timing.js";
 
-export { ApiError, JobFailedError, WaitTimeoutError } from "./errors.js";
+export { ApiError, JobDeletedError, JobFailedError, WaitTimeoutError } from "./errors.js";
 export { DEFAULTS, backoffDelay, parseRetryAfter } from "./timing.js";
 
 /**
@@ -146,8 +146,9 @@ export async function runAsJob(url, body, options = {}) {
  * Follows the job over the transport `options.transport` picks (see
  * {@link WaitOptions}). Calls `onProgress` whenever status, percentage or
  * message change. Resolves with `result` when the job completes; rejects with
- * a {@link JobFailedError} when it fails or is cancelled, an {@link ApiError}
- * for HTTP errors, a {@link WaitTimeoutError} after `timeoutMs`, or the
+ * a {@link JobFailedError} when it fails or is cancelled, a
+ * {@link JobDeletedError} when it is deleted meanwhile (purged, expired), an
+ * {@link ApiError} for other HTTP errors, a {@link WaitTimeoutError} after `timeoutMs`, or the
  * signal's reason when aborted.
  *
  * @param {string} jobUrl The job's URL (the `Location` of the submission).

@@ -34,6 +34,26 @@ export class JobFailedError extends Error {
   }
 }
 
+/**
+ * The job was deleted while it was being waited for: purged by staff, or its
+ * time to live passed. An {@link ApiError} (status 404) with its own name and
+ * code `job_deleted`; `url` is the job's URL.
+ */
+export class JobDeletedError extends ApiError {
+  /**
+   * @param {string} jobUrl
+   * @param {{cause?: *}} [options] The 404 that told, when a poll found it gone.
+   */
+  constructor(jobUrl, { cause } = {}) {
+    const detail =
+      "The job was deleted before it finished (purged by staff, or its time to live passed); " +
+      "its result is gone. Submit it again if it is still needed.";
+    super(detail, { status: 404, code: "job_deleted", detail, cause });
+    this.name = "JobDeletedError";
+    this.url = jobUrl;
+  }
+}
+
 /** `timeoutMs` passed before the job finished (the job itself goes on). */
 export class WaitTimeoutError extends Error {
   /** @param {number} timeoutMs */

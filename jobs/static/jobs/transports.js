@@ -9,7 +9,7 @@
  * @module jobs/transports
  */
 
-import { JobFailedError, errorFromBody } from "./errors.js";
+import { JobDeletedError, JobFailedError, errorFromBody } from "./errors.js";
 import { apiError, readJson, request, requestHeaders, subresource, withQuery } from "./http.js";
 import { backoffDelay, parseRetryAfter, sleep } from "./timing.js";
 
@@ -17,6 +17,8 @@ const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const TRANSPORTS = new Set(["auto", "events", "longpoll", "poll"]);
 // EventSource.CLOSED: the browser gave up and will not reconnect.
 const EVENT_SOURCE_CLOSED = 2;
+// The stream's events that carry the job document.
+const JOB_EVENTS = ["status", "progress", "message"];
 
 /** The transport to start with: "events", "longpoll" or "poll" (a TypeError for a bad option). */
 export function chooseTransport(options) {
@@ -102,7 +104,8 @@ function stream(rt, jobUrl, options, signal, state) {
       source.close();
       if (watchdog !== null) rt.clearTimeout(watchdog);
       watchdog = null;
-      for (const name of ["status", "progress", "message"]) source.removeEventListener(name, onEvent);
+      for (const name of JOB_EVENTS) source.removeEventListener(name, onEvent);
+      source.removeEventListener("deleted", onDeleted);
       source.removeEventListener("error", onError);
       signal.removeEventListener("abort", onAbort);
       settle();
@@ -129,6 +132,9 @@ function stream(rt, jobUrl, options, signal, state) {
       }
       if (TERMINAL.has(job.status)) finish(() => resolve(true));
     };
+    // The server's last word when the job is deleted while watched: nothing
+    // more will come, and a reconnection would only find a 404.
+    const onDeleted = () => finish(() => reject(new JobDeletedError(jobUrl)));
     const onError = () => {
       errors += 1;
       // Before any event the cause is hidden (401, 404, no server): the long poll
@@ -138,7 +144,8 @@ function stream(rt, jobUrl, options, signal, state) {
       }
     };
 
-    for (const name of ["status", "progress", "message"]) source.addEventListener(name, onEvent);
+    for (const name of JOB_EVENTS) source.addEventListener(name, onEvent);
+    source.addEventListener("deleted", onDeleted);
     source.addEventListener("error", onError);
     signal.addEventListener("abort", onAbort, { once: true });
     // A proxy that buffers the stream delivers nothing, not even an error.
@@ -176,7 +183,7 @@ async function longPoll(rt, jobUrl, options, signal, state) {
       unchanged = Boolean(sent) && state.etag === sent;
       notify(state, options);
     } else {
-      throw await apiError(response);
+      throw await waitError(response, jobUrl, state);
     }
     if (TERMINAL.has(state.job.status)) return true;
     // Without an ETag the server answers every request at once.
@@ -206,11 +213,18 @@ async function poll(rt, jobUrl, options, signal, state) {
       state.etag = response.headers.get("ETag") || null;
       notify(state, options);
     } else {
-      throw await apiError(response);
+      throw await waitError(response, jobUrl, state);
     }
     const asked = parseRetryAfter(response.headers.get("Retry-After"), rt.now());
     state.delayMs = asked ?? nextBackoff(state, rt);
   }
+}
+
+/** The error for a failed poll: a 404 for a job seen before means it was deleted meanwhile. */
+async function waitError(response, jobUrl, state) {
+  const error = await apiError(response);
+  if (response.status === 404 && state.job) return new JobDeletedError(jobUrl, { cause: error });
+  return error;
 }
 
 /** A finished job's result, or the error it ended with. */
