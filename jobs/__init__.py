@@ -12,9 +12,10 @@ from typing import Any
 
 from jobs.context import JobContext, current_job
 from jobs.exceptions import JobCancelled, JobError
-from jobs.registry import job
+from jobs.registry import Completed, job
 
 __all__ = [
+    "Completed",
     "JobCancelled",
     "JobContext",
     "JobError",

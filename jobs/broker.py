@@ -37,8 +37,7 @@ from django_q.signing import SignedPackage
 
 from jobs.conf import jobs_settings
 from jobs.db import prepared_cursor
-from jobs.exceptions import UnknownJobKind
-from jobs.registry import get_kind
+from jobs.queue import queue_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -205,11 +204,8 @@ class JobTableBroker(ORM):
 
 def job_package(pk: uuid.UUID, kind: str, now: Any) -> str:
     """Build the signed django-q2 task that runs job ``pk`` (it carries the id and kind only)."""
-    try:
-        timeout = get_kind(kind).queue_timeout
-    except UnknownJobKind:
-        # The runner fails the job with a clear error; give it the default time.
-        timeout = jobs_settings.DEFAULT_TIMEOUT + jobs_settings.KILL_MARGIN
+    # An unknown kind gets the default time: the runner fails it with a clear error.
+    timeout = queue_timeout(kind)
     task = {
         "id": uuid.uuid4().hex,
         "name": f"{kind}:{pk}",

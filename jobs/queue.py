@@ -18,6 +18,8 @@ from django_q.tasks import async_task
 from django.conf import settings
 from django.utils import timezone
 
+from jobs.conf import jobs_settings
+from jobs.exceptions import UnknownJobKind
 from jobs.registry import get_kind
 
 logger = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ def enqueue(job_id: uuid.UUID, kind: str, *, new: bool = False) -> str:
         if not new:
             Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(enqueued_at=None)
         return ""
-    timeout = get_kind(kind).queue_timeout
+    timeout = queue_timeout(kind)
     task_id = async_task(
         RUNNER,
         str(job_id),
@@ -75,6 +77,18 @@ def enqueue(job_id: uuid.UUID, kind: str, *, new: bool = False) -> str:
         Job.objects.filter(pk=job_id).update(task_id=task_id or "", enqueued_at=timezone.now())
     logger.debug("Enqueued job %s (%s) as task %s", job_id, kind, task_id)
     return task_id
+
+
+def queue_timeout(kind: str) -> int:
+    """Seconds django-q2 lets a task of ``kind`` run; the default for a kind no longer registered.
+
+    A job of an unknown kind must still reach a worker, which fails it with
+    ``unknown_kind``: refusing to send it would leave it pending for ever.
+    """
+    try:
+        return get_kind(kind).queue_timeout
+    except UnknownJobKind:
+        return jobs_settings.DEFAULT_TIMEOUT + jobs_settings.KILL_MARGIN
 
 
 def initial_enqueued_at(now: datetime) -> datetime | None:
@@ -95,7 +109,7 @@ def enqueue_at(job_id: uuid.UUID, kind: str, when: datetime) -> None:
     """
     if uses_job_table():
         return
-    timeout = get_kind(kind).queue_timeout
+    timeout = queue_timeout(kind)
     Schedule.objects.create(
         name=f"job-retry:{job_id}:{when.timestamp():.0f}"[:100],
         func=RUNNER,

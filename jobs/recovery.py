@@ -21,40 +21,58 @@ from django.utils import timezone
 from jobs import queue
 from jobs.conf import jobs_settings
 from jobs.models import Job, JobStatus
-from jobs.registry import run_abandon_hook, ttl_for
-from jobs.transitions import fail_lost, lease_expired, recover_lost
+from jobs.transitions import cancel_lost, fail_lost, lease_expired, recover_lost
 
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+# Seconds between django-q2's scheduler look and a scheduled task starting, at most.
+SCHEDULER_SLACK = 10
 
 
-def fail_exhausted(pk: uuid.UUID, *, actor: str, now: datetime | None = None) -> bool:
-    """Fail a job whose worker was lost on its last attempt; True if this call failed it."""
+def fail_exhausted(pk: uuid.UUID, *, actor: str, now: datetime | None = None) -> str | None:
+    """End a job whose worker was lost on its last attempt; return how, if this call ended it.
+
+    It fails with ``worker_lost`` (or completes, if its kind's hook finds the
+    work done); one asked to cancel is cancelled.
+    """
     now = now or timezone.now()
-    job = Job.objects.filter(pk=pk).only("kind").first()
+    job = Job.objects.filter(pk=pk).only("kind", "cancel_requested").first()
     if job is None:
-        return False
-    failed = fail_lost(pk, kind=job.kind, ttl=ttl_for(job.kind), actor=actor, now=now)
-    if failed:
-        logger.warning("Job %s (%s) failed: worker lost on its last attempt", pk, job.kind)
-        run_abandon_hook(job.kind, pk, JobStatus.FAILED)
-    return failed
+        return None
+    if job.cancel_requested:
+        return cancel_lost(pk, kind=job.kind, actor=actor, now=now)
+    ended = fail_lost(pk, kind=job.kind, actor=actor, now=now)
+    if ended is not None:
+        logger.warning("Job %s (%s) ended %s: worker lost on its last attempt", pk, job.kind, ended)
+    return ended
 
 
 def recover_expired_leases(now: datetime | None = None) -> dict[str, int]:
-    """Queue again, or fail, processing jobs whose lease ran out."""
+    """Queue again, cancel or fail processing jobs whose lease ran out."""
     now = now or timezone.now()
-    requeued = failed = 0
+    requeued = ended = 0
     expired = Job.objects.filter(lease_expired(now)).order_by("lease_expires_at")
-    for job in expired.only("pk", "kind", "attempts", "max_attempts")[:BATCH]:
-        if job.attempts >= job.max_attempts:
-            failed += fail_exhausted(job.pk, actor="reaper", now=now)
-            continue
-        if recover_lost(job.pk, attempt=job.attempts, now=now):
+    for job in expired.only("pk", "kind", "attempts", "max_attempts", "cancel_requested")[:BATCH]:
+        if job.cancel_requested:
+            # Asked to stop and its worker is gone: running it again would
+            # only make it stop at once. It ends cancelled.
+            ended += cancel_lost(job.pk, kind=job.kind, actor="reaper", now=now) is not None
+        elif job.attempts >= job.max_attempts:
+            ended += fail_exhausted(job.pk, actor="reaper", now=now) is not None
+        elif recover_lost(job.pk, attempt=job.attempts, now=now):
             queue.enqueue(job.pk, job.kind)
             requeued += 1
-    return {"requeued": requeued, "failed": failed}
+    return {"requeued": requeued, "failed": ended}
+
+
+def cancel_orphans(now: datetime | None = None) -> int:
+    """Cancel pending jobs asked to cancel: no worker may claim them, so nothing else would end them."""
+    now = now or timezone.now()
+    orphans = Job.objects.filter(status=JobStatus.PENDING, cancel_requested=True).values_list("pk", "kind")
+    return sum(
+        cancel_lost(pk, kind=kind, actor="reaper", now=now) is not None for pk, kind in orphans[:BATCH]
+    )
 
 
 def resend_lost_pending(now: datetime | None = None) -> int:
@@ -82,8 +100,14 @@ def reap_task() -> dict[str, int]:
     """The scheduled reaper: recover expired leases and lost messages, then book the next run."""
     now = timezone.now()
     outcome = recover_expired_leases(now)
+    outcome["cancelled"] = cancel_orphans(now)
     outcome["resent"] = resend_lost_pending(now)
-    queue.reschedule_reaper(now + timedelta(seconds=jobs_settings.REAPER_INTERVAL))
+    # django-q2's scheduler looks at schedules about every 30 s and runs what
+    # is due. Booked exactly one interval ahead, the next run would fall just
+    # after the scheduler's look and wait for the one after (60 s, not 30):
+    # book it early by the slack a run takes to start.
+    ahead = max(1.0, jobs_settings.REAPER_INTERVAL - SCHEDULER_SLACK)
+    queue.reschedule_reaper(now + timedelta(seconds=ahead))
     if any(outcome.values()):
         logger.info("Reaper: %s", outcome)
     return outcome

@@ -19,7 +19,23 @@ if TYPE_CHECKING:
     from jobs.context import JobContext
 
 Handler = Callable[["JobContext", dict[str, Any]], Any]
-AbandonHook = Callable[[uuid.UUID, str], None]
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What an ``on_abandon`` hook returns when the work turns out to be done.
+
+    The engine was about to end the job without completing it (its worker
+    was lost, it timed out, it was cancelled), but the hook found that the
+    handler had already done what matters (say, the payment was taken): the
+    job then ends ``completed`` with ``result``, so that its outcome matches
+    the world.
+    """
+
+    result: Any = None
+
+
+AbandonHook = Callable[[uuid.UUID, str], "Completed | None"]
 
 
 @dataclass(frozen=True)
@@ -105,10 +121,14 @@ def job(
     ``input`` validates payloads when jobs are submitted; ``timeout``,
     ``max_attempts`` and ``ttl`` override the defaults in ``settings.JOBS``.
 
-    ``on_abandon(job_id, status)`` undoes a partial run when the job ends
-    without its handler deciding so: cancelled (also while waiting for a
-    retry) or failed after unexpected errors. It is not called for a
-    ``JobError``, which the handler raised knowingly. It must be idempotent.
+    ``on_abandon(job_id, status)`` settles a partial run when the job is
+    about to end without its handler deciding so: cancelled (also while
+    waiting for a retry), timed out, failed after unexpected errors, or its
+    worker lost on the last attempt. It either undoes the run and returns
+    None (the job ends ``status``), or finds the work done and returns
+    ``Completed(result)`` (the job ends completed). It runs exactly once per
+    job, in the transaction that ends the job, with the job's row locked. It
+    is not called for a ``JobError``, which the handler raised knowingly.
     """
     if not name or len(name) > 100:
         raise ValueError("A job kind needs a name of 1 to 100 characters.")
@@ -171,15 +191,24 @@ def ttl_for(name: str) -> timedelta:
         return timedelta(seconds=jobs_settings.DEFAULT_TTL)
 
 
-def run_abandon_hook(name: str, job_id: uuid.UUID, status: str) -> None:
-    """Call the kind's ``on_abandon`` hook; log, never raise, if it fails."""
+def run_abandon_hook(name: str, job_id: uuid.UUID, status: str) -> Completed | None:
+    """Call the kind's ``on_abandon`` hook; return its ``Completed``, if any. Never raises.
+
+    The hook runs in a savepoint: if it fails, its writes are undone, the
+    error is logged, and the job ends ``status``.
+    """
+    from django.db import transaction
+
     try:
         hook = get_kind(name).on_abandon
     except UnknownJobKind:
-        return
+        return None
     if hook is None:
-        return
+        return None
     try:
-        hook(job_id, status)
+        with transaction.atomic():
+            decision = hook(job_id, status)
     except Exception:
         logger.exception("on_abandon hook of %s failed for job %s", name, job_id)
+        return None
+    return decision if isinstance(decision, Completed) else None

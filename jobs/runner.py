@@ -31,8 +31,8 @@ from jobs.events import event_record
 from jobs.exceptions import JobCancelled, JobError, JobTimeout, UnknownJobKind
 from jobs.models import Job, JobEventType, JobStatus
 from jobs.recovery import fail_exhausted
-from jobs.registry import ActionResponse, get_kind, run_abandon_hook, ttl_for
-from jobs.transitions import claim, finish, requeue, worker_name
+from jobs.registry import ActionResponse, get_kind, ttl_for
+from jobs.transitions import CANCELLED_ERROR, abandon, claim, finish, requeue, still_ours, worker_name
 
 __all__ = ["backoff_delay", "claim", "refusal_error", "run_job", "time_limit", "worker_name"]
 
@@ -70,8 +70,10 @@ def run_job(job_id: str, kind: str | None = None) -> str:
         # django-q2 re-delivers the task of a worker that died, but counts
         # only attempts whose result it saved: the job's own cap ends a
         # job that kills its worker every time.
-        if fail_exhausted(pk, actor=f"worker:{worker_name()}"):
-            return JobStatus.FAILED
+        # A job asked to cancel whose worker died ends here too.
+        ended = fail_exhausted(pk, actor=f"worker:{worker_name()}")
+        if ended is not None:
+            return ended
         logger.debug("Job %s was not claimable (done, cancelled, or claimed elsewhere)", pk)
         return "skipped"
 
@@ -95,15 +97,9 @@ def run_job(job_id: str, kind: str | None = None) -> str:
         result, result_status = _split_response(outcome_value)
     except (JobTimeout, QueueTimeout):
         error = {"code": JobTimeout.code, "message": f"The job ran longer than its {job_kind.timeout} s limit."}
-        outcome = _finish(job, JobStatus.FAILED, error=error, ttl=job_kind.ttl)
-        if outcome == JobStatus.FAILED:
-            run_abandon_hook(job.kind, job.pk, outcome)
-        return outcome
+        return _abandon(job, JobStatus.FAILED, error)
     except JobCancelled as exc:
-        outcome = _finish(job, JobStatus.CANCELLED, error={"code": exc.code, "message": exc.message})
-        if outcome == JobStatus.CANCELLED:
-            run_abandon_hook(job.kind, job.pk, outcome)
-        return outcome
+        return _abandon(job, JobStatus.CANCELLED, {"code": exc.code, "message": exc.message})
     except JobError as exc:
         return _finish(job, JobStatus.FAILED, error=exc.as_dict())
     except Exception as exc:
@@ -160,10 +156,7 @@ def _after_unexpected_error(job: Job, ttl: timedelta, tb: str, message: str) -> 
             attempt=job.attempts,
             message=message[:2000],
         )
-        outcome = _finish(job, JobStatus.FAILED, error=GENERIC_FAILURE, traceback_text=tb, ttl=ttl)
-        if outcome == JobStatus.FAILED:
-            run_abandon_hook(job.kind, job.pk, outcome)
-        return outcome
+        return _abandon(job, JobStatus.FAILED, GENERIC_FAILURE, extra={"traceback": tb})
     available_at = timezone.now() + timedelta(seconds=backoff_delay(job.attempts))
     if requeue(
         job,
@@ -174,7 +167,29 @@ def _after_unexpected_error(job: Job, ttl: timedelta, tb: str, message: str) -> 
     ):
         queue.enqueue_at(job.pk, job.kind, available_at)
         return "retrying"
-    return "lost"
+    # Not retried: a cancel was requested meanwhile (or the job changed hands).
+    return _abandon(job, JobStatus.CANCELLED, CANCELLED_ERROR, rows=still_ours(job).filter(cancel_requested=True))
+
+
+def _abandon(
+    job: Job, status: str, error: dict[str, Any], *, rows: Any = None, extra: dict[str, Any] | None = None
+) -> str:
+    """End this attempt as ``status`` without the handler's answer (see ``transitions.abandon``)."""
+    ended = abandon(
+        still_ours(job) if rows is None else rows,
+        pk=job.pk,
+        kind=job.kind,
+        status=status,
+        error=error,
+        actor=f"worker:{job.worker}",
+        now=timezone.now(),
+        attempt=job.attempts,
+        extra=extra,
+    )
+    if ended is None:
+        logger.warning("Job %s changed hands before attempt %s finished", job.pk, job.attempts)
+        return "lost"
+    return ended
 
 
 def _finish(

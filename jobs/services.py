@@ -18,7 +18,7 @@ from jobs import queue, transitions
 from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState
 from jobs.events import actor_for_user
 from jobs.models import Job, JobStatus
-from jobs.registry import get_kind, run_abandon_hook
+from jobs.registry import get_kind
 
 @dataclass(frozen=True)
 class Submission:
@@ -104,11 +104,10 @@ def job_cancel(*, job: Job, actor: str = "") -> Job:
 
     Raises ``InvalidJobState`` for a job that has already finished.
     """
-    cancelled = transitions.cancel_pending(job, actor=actor)
-    requested = cancelled or transitions.request_cancel(job, actor=actor)
-    if cancelled:
-        # It may have run before and be waiting for a retry: undo that run.
-        run_abandon_hook(job.kind, job.pk, JobStatus.CANCELLED)
+    # A pending job may have run before and be waiting for a retry: its
+    # kind's on_abandon hook settles that run (see transitions.abandon).
+    ended = transitions.cancel_pending(job, actor=actor)
+    requested = ended is not None or transitions.request_cancel(job, actor=actor)
     job.refresh_from_db()
     if not requested:
         raise InvalidJobState(

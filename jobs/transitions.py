@@ -8,7 +8,13 @@
                         |  |                 +--recover_lost (lease expired, attempts left)--> pending
                         |  |                 +--fail_lost (lease expired, no attempts left)--> failed
                         |  |                 +--request_cancel--> processing, cancel_requested
+                        |  |                 +--cancel_lost (lease expired after a cancel request)--> cancelled
                         |  +--cancel_pending--> cancelled
+
+    Every way of ending a job other than its handler's own answer (cancel,
+    timeout, last attempt failed or lost) goes through ``abandon``: the
+    kind's ``on_abandon`` hook runs once, with the row locked, and may say
+    the work was in fact done: the job then ends completed instead.
                         +--(staff retry, jobs.maintenance)--
 
 Each change is one conditional UPDATE that names the state it expects, so a
@@ -41,7 +47,7 @@ from jobs.conf import jobs_settings
 from jobs.db import prepared_cursor
 from jobs.exceptions import UnknownJobKind
 from jobs.models import Job, JobEvent, JobEventType, JobStatus
-from jobs.registry import get_kind
+from jobs.registry import get_kind, run_abandon_hook, ttl_for
 
 _worker_name: tuple[int, str] | None = None
 
@@ -127,7 +133,7 @@ WITH claimed AS (
     WHERE id = %(pk)s AND attempts < max_attempts AND (
         (status = 'pending' AND NOT cancel_requested
          AND (available_at IS NULL OR available_at <= %(now)s))
-        OR (status = 'processing' AND lease_expires_at < %(now)s))
+        OR (status = 'processing' AND NOT cancel_requested AND lease_expires_at < %(now)s))
     RETURNING id, kind, owner_id, payload, call, attempts, max_attempts
 ), event AS (
     INSERT INTO jobs_jobevent (job_id, type, at, attempt, actor, message)
@@ -177,7 +183,7 @@ def claim(pk: uuid.UUID, kind: str | None = None) -> Job | None:
     with transaction.atomic():
         claimed = (
             Job.objects.filter(pk=pk)
-            .filter(due | lease_expired(now))
+            .filter(due | (lease_expired(now) & Q(cancel_requested=False)))
             .filter(attempts__lt=F("max_attempts"))
             .update(
                 status=JobStatus.PROCESSING,
@@ -283,7 +289,8 @@ def requeue(job: Job, *, available_at: datetime, traceback_text: str, message: s
     """
     now = timezone.now()
     with transaction.atomic():
-        requeued = still_ours(job).update(
+        # A job asked to cancel is not retried: the caller cancels it (abandon).
+        requeued = still_ours(job).filter(cancel_requested=False).update(
             status=JobStatus.PENDING,
             traceback=traceback_text,
             available_at=available_at,
@@ -292,6 +299,8 @@ def requeue(job: Job, *, available_at: datetime, traceback_text: str, message: s
             updated_at=now,
             progress_message=f"Attempt {job.attempts} of {job.max_attempts} failed; retrying"[:255],
         )
+        if not requeued:
+            return False
         JobEvent.objects.create(
             job_id=job.pk,
             type=JobEventType.ATTEMPT_FAILED,
@@ -341,8 +350,6 @@ CANCELLED_ERROR = {"code": "cancelled", "message": "The job was cancelled."}
 
 def cancelled_fields(kind: str, now: datetime) -> dict[str, Any]:
     """The column values of a job of ``kind`` cancelled at ``now`` before it ran."""
-    from jobs.registry import ttl_for
-
     return {
         "status": JobStatus.CANCELLED,
         "cancel_requested": True,
@@ -353,14 +360,23 @@ def cancelled_fields(kind: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def cancel_pending(job: Job, *, actor: str) -> bool:
-    """Cancel ``job`` if it is pending; True if this call cancelled it."""
+def cancel_pending(job: Job, *, actor: str) -> str | None:
+    """Cancel ``job`` if it is pending; return how it ended (see ``abandon``), or None.
+
+    A pending job may have run before (it waits for a retry), so its kind's
+    ``on_abandon`` hook settles that run.
+    """
     now = timezone.now()
-    with transaction.atomic():
-        done = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(**cancelled_fields(job.kind, now))
-        if done:
-            JobEvent.objects.create(job_id=job.pk, type=JobEventType.CANCELLED, at=now, actor=actor[:255])
-    return bool(done)
+    return abandon(
+        Job.objects.filter(pk=job.pk, status=JobStatus.PENDING),
+        pk=job.pk,
+        kind=job.kind,
+        status=JobStatus.CANCELLED,
+        error=CANCELLED_ERROR,
+        actor=actor,
+        now=now,
+        extra={"cancel_requested": True},
+    )
 
 
 def request_cancel(job: Job, *, actor: str) -> bool:
@@ -384,40 +400,54 @@ WORKER_LOST = {
 }
 
 
-def fail_lost(pk: uuid.UUID, *, kind: str, ttl: timedelta, actor: str, now: datetime) -> bool:
-    """Fail a job whose worker was lost on its last attempt; True if this call failed it.
+def fail_lost(pk: uuid.UUID, *, kind: str, actor: str, now: datetime) -> str | None:
+    """End a job whose worker was lost on its last attempt; return how it ended, or None.
 
     It is processing with an expired lease, or pending again (redelivered)
-    with no attempts left.
+    with no attempts left. It fails with ``worker_lost``, unless its hook
+    finds the work done (then it completes).
     """
-    with transaction.atomic():
-        failed = (
-            Job.objects.filter(pk=pk, attempts__gte=F("max_attempts"))
-            .filter(lease_expired(now) | Q(status=JobStatus.PENDING))
-            .update(
-                status=JobStatus.FAILED,
-                error=WORKER_LOST,
-                finished_at=now,
-                updated_at=now,
-                expires_at=now + ttl,
-                lease_expires_at=None,
-            )
-        )
-        if failed:
-            JobEvent.objects.create(
-                job_id=pk,
-                type=JobEventType.FAILED,
-                at=now,
-                actor=actor[:255],
-                message=f"{WORKER_LOST['code']}: the lease expired on the last attempt",
-            )
-    return bool(failed)
+    rows = Job.objects.filter(pk=pk, attempts__gte=F("max_attempts"), cancel_requested=False).filter(
+        lease_expired(now) | Q(status=JobStatus.PENDING)
+    )
+    return abandon(
+        rows,
+        pk=pk,
+        kind=kind,
+        status=JobStatus.FAILED,
+        error=WORKER_LOST,
+        actor=actor,
+        now=now,
+        message=f"{WORKER_LOST['code']}: the lease expired on the last attempt",
+    )
+
+
+def cancel_lost(pk: uuid.UUID, *, kind: str, actor: str, now: datetime) -> str | None:
+    """Cancel a job asked to cancel whose worker is gone; return how it ended, or None.
+
+    It is processing with an expired lease, or pending (sent back by an
+    earlier version, or by a retry that raced the cancel): nobody may claim
+    it any more, so only this ends it.
+    """
+    rows = Job.objects.filter(pk=pk, cancel_requested=True).filter(
+        lease_expired(now) | Q(status=JobStatus.PENDING)
+    )
+    return abandon(
+        rows,
+        pk=pk,
+        kind=kind,
+        status=JobStatus.CANCELLED,
+        error=CANCELLED_ERROR,
+        actor=actor,
+        now=now,
+        message="cancelled: the worker stopped after the cancel request",
+    )
 
 
 def recover_lost(pk: uuid.UUID, *, attempt: int, now: datetime) -> bool:
     """Put a processing job whose lease expired on ``attempt`` back to pending; True if done."""
     with transaction.atomic():
-        moved = Job.objects.filter(lease_expired(now), pk=pk, attempts=attempt).update(
+        moved = Job.objects.filter(lease_expired(now), pk=pk, attempts=attempt, cancel_requested=False).update(
             status=JobStatus.PENDING,
             available_at=None,
             lease_expires_at=None,
@@ -434,4 +464,55 @@ def recover_lost(pk: uuid.UUID, *, attempt: int, now: datetime) -> bool:
                 message="worker_lost: the lease expired; queued again",
             )
     return bool(moved)
+
+
+
+# --- Ending a job without its handler's answer ---------------------------------
+
+
+def abandon(
+    rows: Any,
+    *,
+    pk: uuid.UUID,
+    kind: str,
+    status: str,
+    error: dict[str, Any],
+    actor: str,
+    now: datetime,
+    message: str = "",
+    attempt: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str | None:
+    """End the job ``pk`` as ``status`` if ``rows`` (its row in the state expected) still holds it.
+
+    Returns how it ended: ``status``; ``completed`` when the kind's
+    ``on_abandon`` hook found the work done (``jobs.Completed``); None when
+    the row was no longer in the expected state (someone else ended it, and
+    their hook ran). The hook runs in the same transaction, with the row
+    locked, so it runs once per job and its changes land with the outcome.
+    """
+    with transaction.atomic():
+        if rows.select_for_update().values_list("pk", flat=True).first() is None:
+            return None
+        decision = run_abandon_hook(kind, pk, status)
+        fields: dict[str, Any] = {
+            "finished_at": now,
+            "updated_at": now,
+            "expires_at": now + ttl_for(kind),
+            "lease_expires_at": None,
+        }
+        if decision is not None:
+            ended = JobStatus.COMPLETED
+            fields.update(status=ended, result=decision.result, error=None, progress_percentage=100)
+            message = "completed: the on_abandon hook found the work done" + (f" ({message})" if message else "")
+        else:
+            ended = status
+            fields.update(status=status, error=error, **(extra or {}))
+            message = message or f"{error['code']}: {error['message']}"
+        if not rows.update(**fields):
+            return None
+        JobEvent.objects.create(
+            job_id=pk, type=ended, at=now, attempt=attempt, actor=actor[:255], message=message[:2000]
+        )
+    return ended
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from jobs import JobContext, JobError
+from jobs import Completed, JobContext, JobError
 from purchases import payments
 from purchases.models import OrderStatus
 from purchases.services import (
@@ -24,13 +24,23 @@ from purchases.services import (
 DECLINED = ("payment_declined", "The payment was declined. Use another payment method.")
 
 
-def abandon_purchase(job_id: uuid.UUID, status: str) -> None:
-    """Undo a purchase the engine gave up on: refund any charge, put the stock back."""
+def abandon_purchase(job_id: uuid.UUID, status: str) -> Completed | None:
+    """Settle a purchase the engine is ending without its handler's answer.
+
+    A paid order means the purchase happened (its worker was lost after
+    confirming it, say): the job completes with the order. A reserved one
+    did not finish: any charge is refunded, the stock goes back, and the job
+    ends ``status``.
+    """
     order = order_for_job(job_id=job_id)
-    if order is None or order.status != OrderStatus.RESERVED:
-        return
-    payments.refund(idempotency_key=order.payment_key)
-    order_release(order=order, reason=status)
+    if order is None:
+        return None
+    if order.status == OrderStatus.PAID:
+        return Completed(order_result(order))
+    if order.status == OrderStatus.RESERVED:
+        payments.refund(idempotency_key=order.payment_key)
+        order_release(order=order, reason=status)
+    return None
 
 
 def execute_purchase(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:

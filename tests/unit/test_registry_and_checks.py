@@ -146,6 +146,7 @@ def test_unlimited_django_q_redelivery_is_an_error():
         assert _ids(check_cluster_settings()) == ["jobs.E002"]
 
 
+@pytest.mark.django_db  # the hook runs in a savepoint
 def test_a_failing_abandon_hook_is_logged_not_raised(caplog):
     import uuid
 
