@@ -39,7 +39,8 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between django-q2's `retry` and the longest job timeout, below
     # which the system check complains.
     "RETRY_MARGIN": 30,
-    # `Prefer: respond-async, wait=N` holds a request thread: at most this long.
+    # `Prefer: respond-async, wait=N` holds a request thread (not a database
+    # connection) while it waits: at most this long.
     "PREFER_WAIT_MAX": 10,
     # `GET /api/jobs/{id}/?wait=N` (an async long poll): at most this long.
     "LONG_POLL_MAX": 30,
@@ -55,6 +56,12 @@ DEFAULTS: dict[str, Any] = {
     "STREAM_HEARTBEAT": 15,
     # An event stream ends after this long; EventSource reconnects and resumes.
     "STREAM_MAX_SECONDS": 600,
+    # Waits (`Prefer: wait`, `?wait=` long polls, event streams) one user may
+    # have open at once, over every web process; one more gets 429. 0: no cap.
+    "MAX_WAITS_PER_USER": 20,
+    # The cache alias that holds the wait slots: it must be shared by every
+    # web process (Redis, or jobs.wait_limits.SlotFileCache on one machine).
+    "WAIT_SLOTS_CACHE": "default",
 }
 
 

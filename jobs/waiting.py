@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -53,18 +54,78 @@ VERSION_FIELDS = (
 def wait_until_finished(job: Job, *, timeout: float) -> Job:
     """Block until ``job`` is finished or ``timeout`` seconds passed; return it fresh.
 
-    For a synchronous request thread (``Prefer: respond-async, wait=N``):
-    re-reads the row, first often, then at most twice a second.
+    For a synchronous request thread (``Prefer: respond-async, wait=N``). The
+    thread's database connection goes back (to the pool) first: a sleeping
+    request must not hold one. Under ASGI the wait is the watcher's (one
+    LISTEN, or one poll for every waiter, reads on ``run_db``); elsewhere the
+    row is re-read, first often, then at most twice a second, on a
+    connection taken for each read only.
     """
+    release_connection()
+    loop = _request_event_loop()
+    if loop is not None:
+        from asgiref.sync import async_to_sync
+
+        found = async_to_sync(_await_finished)(job.pk, timeout)
+    else:
+        found = _poll_finished(job.pk, timeout)
+    # Deleted meanwhile (purged): the caller still answers with what it had.
+    return job if found is None else found
+
+
+def release_connection() -> None:
+    """Close this thread's database connection (with a pool: hand it back), unless a transaction needs it."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _fresh(job_pk: Any) -> Job | None:
+    return Job.objects.filter(pk=job_pk).first()
+
+
+def _poll_finished(job_pk: Any, timeout: float) -> Job | None:
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
-        job.refresh_from_db()
+        job = _fresh(job_pk)
+        release_connection()
         remaining = deadline - time.monotonic()
-        if job.is_terminal or remaining <= 0:
+        if job is None or job.is_terminal or remaining <= 0:
             return job
         time.sleep(min(delay, remaining))
         delay = min(delay * 1.5, 0.5)
+
+
+async def _await_finished(job_pk: Any, timeout: float) -> Job | None:
+    deadline = time.monotonic() + timeout
+    async with watcher().watch(job_pk) as changed:
+        while True:
+            changed.clear()
+            job = await run_db(_fresh, job_pk)
+            remaining = deadline - time.monotonic()
+            if job is None or job.is_terminal or remaining <= 0:
+                return job
+            try:
+                async with asyncio.timeout(remaining):
+                    await changed.wait()
+            except TimeoutError:
+                pass  # one last read, then answer
+
+
+def _request_event_loop() -> asyncio.AbstractEventLoop | None:
+    # The event loop that runs this request when the thread is one of
+    # asgiref's sync_to_async threads (a synchronous view under ASGI);
+    # None under WSGI, in tests and in workers.
+    try:
+        from asgiref.sync import SyncToAsync
+
+        loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+        pid = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None)
+    except AttributeError:  # asgiref internals moved: poll
+        return None
+    if loop is None or pid != os.getpid() or not loop.is_running():
+        return None
+    return loop
 
 
 # --- Database work from async code ------------------------------------------
@@ -85,6 +146,15 @@ async def run_db(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run blocking (ORM) ``func`` on the shared pool of a few threads; await its result."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool(), partial(_with_connection, func, *args, **kwargs))
+
+
+def run_db_soon(func: Callable[..., Any], *args: Any) -> None:
+    """Run blocking ``func`` on the shared pool without awaiting it.
+
+    For clean-up in a ``finally`` of a request that may be cancelled (a
+    client gone): an ``await`` there could be cancelled too.
+    """
+    _pool().submit(partial(_with_connection, func, *args))
 
 
 def _with_connection(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -314,6 +314,20 @@ if JOBS_BROKER == "database":
 elif JOBS_BROKER == "orm" and not _is_postgres:
     Q_CLUSTER["broker_class"] = "jobs.sqlite_broker.SqliteWakeBroker"
 
+# The per-user cap on waits and streams (jobs/wait_limits.py) counts slots
+# that every web process must see: in Redis when configured, else in files
+# under var/ (the web processes of one machine; atomic between them).
+if not os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "jobs_waits": {
+            "BACKEND": "jobs.wait_limits.SlotFileCache",
+            "LOCATION": str(VAR_DIR / "wait-slots"),
+            # Never cull live slots: that would let a user past the cap.
+            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+        },
+    }
+
 # --- Application settings -------------------------------------------------
 
 # The jobs engine's defaults are in jobs/conf.py; override them here, e.g.
@@ -321,12 +335,14 @@ elif JOBS_BROKER == "orm" and not _is_postgres:
 JOBS: dict = {
     # Extra modules with @job handlers (the tests' fault-injection kinds).
     "HANDLER_MODULES": env_list("JOBS_HANDLER_MODULES", ""),
+    "WAIT_SLOTS_CACHE": "default" if os.environ.get("REDIS_URL") else "jobs_waits",
 }
 # Timing knobs, from the environment when set (tests shorten them).
 for _name in (
     "DEFAULT_TIMEOUT", "LEASE_GRACE", "KILL_MARGIN", "REAPER_INTERVAL", "LOST_AFTER",
     "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DEFAULT_TTL", "PURGE_EVERY_MINUTES",
     "PREFER_WAIT_MAX", "LONG_POLL_MAX", "WATCH_DB_THREADS", "STREAM_HEARTBEAT", "STREAM_MAX_SECONDS",
+    "MAX_WAITS_PER_USER",
 ):  # fmt: skip
     if os.environ.get(f"JOBS_{_name}"):
         JOBS[_name] = int(os.environ[f"JOBS_{_name}"])

@@ -42,6 +42,7 @@ from jobs.conf import jobs_settings
 from jobs.context import JobContext
 from jobs.registry import AbandonHook, ActionResponse, job
 from jobs.services import job_submit
+from jobs.wait_limits import wait_slot
 from jobs.waiting import wait_until_finished
 
 if TYPE_CHECKING:
@@ -156,6 +157,23 @@ def defer(
     kwargs: dict[str, Any],
 ) -> Response:
     """Store the request as a job of ``kind``; answer 202, or inline if it finished within ``wait``."""
+    if not preference.wait:
+        return _submit(view, request, kind=kind, input=input, preference=preference, kwargs=kwargs)
+    # A wait takes one of the user's slots before anything is stored: over
+    # the cap, 429 and no job.
+    with wait_slot(user=request.user, lease=preference.wait):
+        return _submit(view, request, kind=kind, input=input, preference=preference, kwargs=kwargs)
+
+
+def _submit(
+    view: APIView,
+    request: Request,
+    *,
+    kind: str,
+    input: type[BaseSerializer] | None,  # noqa: A002
+    preference: Preference,
+    kwargs: dict[str, Any],
+) -> Response:
     serializer_class = input
     if serializer_class is None and hasattr(view, "get_serializer_class"):
         serializer_class = view.get_serializer_class()

@@ -19,12 +19,17 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from rest_framework.authtoken.models import Token
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,7 +42,8 @@ from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
 from jobs.conf import jobs_settings
 from jobs.models import Job
-from jobs.waiting import release_request_thread, run_db, watcher
+from jobs.wait_limits import TooManyWaits, WaitSlot, too_many_waits_response, wait_slot_acquire
+from jobs.waiting import release_request_thread, run_db, run_db_soon, watcher
 
 RECHECK = "_jobs_recheck"
 # Set by project/wsgi.py before Django loads the URLconf.
@@ -82,20 +88,28 @@ def long_pollable(drf_view: Callable[..., Any]) -> Callable[..., Any]:
         if not wait or response.status_code != 304 or response.job.is_terminal:
             # Changed, or finished: a finished job will not change again.
             return response
+        try:
+            slot = await run_db(wait_slot_acquire, user=request.user, lease=wait)
+        except TooManyWaits as exc:
+            return too_many_waits_response(exc)
         release_request_thread()
         setattr(request, RECHECK, True)
         deadline = time.monotonic() + wait
-        async with watcher().watch(response.job.pk) as changed:
-            while (remaining := deadline - time.monotonic()) > 0:
-                try:
-                    await wait_set(changed, remaining)
-                except TimeoutError:
-                    break
-                changed.clear()
-                response = await run_db(drf_view, request, job_id=job_id)
-                if response.status_code != 304:
-                    return response
-        return response
+        try:
+            async with watcher().watch(response.job.pk) as changed:
+                while (remaining := deadline - time.monotonic()) > 0:
+                    try:
+                        await wait_set(changed, remaining)
+                    except TimeoutError:
+                        break
+                    changed.clear()
+                    response = await run_db(drf_view, request, job_id=job_id)
+                    if response.status_code != 304:
+                        return response
+            return response
+        finally:
+            if slot is not None:
+                run_db_soon(slot.release)
 
     def needs_async(request: HttpRequest) -> bool:
         return request.method == "GET" and bool(request.GET.get("wait"))
@@ -151,7 +165,42 @@ class JobEventsView(APIView):
         response = Response(status=200)
         response.job = job
         response.user = request.user
+        response.credentials = Credentials.of(request)
         return response
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What let a stream in, to ask again later whether it still holds."""
+
+    user_pk: Any
+    token_key: str | None = None
+    session_key: str | None = None
+
+    @classmethod
+    def of(cls, request: Request) -> Credentials:
+        """The credentials ``request`` was authenticated with (a token, else a session)."""
+        token_key = getattr(request.auth, "key", None)
+        session = getattr(request._request, "session", None)
+        session_key = None if token_key else getattr(session, "session_key", None)
+        return cls(user_pk=request.user.pk, token_key=token_key, session_key=session_key)
+
+    def still_hold(self) -> bool:
+        """True while the token (or the session) exists and its user is active: one query.
+
+        Read from the database, not the token memory of
+        ``project.authentication``: another process may have deleted it.
+        """
+        if self.token_key is not None:
+            return Token.objects.filter(
+                key=self.token_key, user_id=self.user_pk, user__is_active=True
+            ).exists()
+        if not get_user_model()._default_manager.filter(pk=self.user_pk, is_active=True).exists():
+            return False
+        if self.session_key is None:
+            return True
+        store = import_module(settings.SESSION_ENGINE).SessionStore(self.session_key)
+        return str(store.get(SESSION_KEY)) == str(self.user_pk)
 
 
 def events_view(drf_view: Callable[..., Any]) -> Callable[..., Any]:
@@ -170,7 +219,13 @@ def events_view(drf_view: Callable[..., Any]) -> Callable[..., Any]:
                 # The client saw the end already: 204 tells EventSource to stop.
                 return HttpResponse(status=204)
         if isinstance(request, ASGIRequest):
-            events: Any = _event_stream(request, user, job.pk, last_event_id)
+            try:
+                slot = await run_db(
+                    wait_slot_acquire, user=user, lease=2 * float(jobs_settings.STREAM_HEARTBEAT)
+                )
+            except TooManyWaits as exc:
+                return too_many_waits_response(exc)
+            events: Any = _event_stream(request, user, job.pk, last_event_id, checked.credentials, slot)
         else:
             # Under WSGI a stream would hold a worker thread for its whole
             # life: send the current state and end; EventSource reconnects
@@ -232,17 +287,64 @@ def _snapshot_stream(
         yield format_event("status", _event_id(document), document)
 
 
+REVOKED = format_event(
+    "revoked",
+    "",
+    {"detail": "Your credentials are no longer valid: sign in again.", "code": "not_authenticated"},
+).replace("id: \n", "")
+
+
+def _heartbeat_check(credentials: Credentials, slot: WaitSlot | None) -> bool:
+    # One trip to the pool per heartbeat: do the credentials still hold, and
+    # keep the stream's wait slot from expiring.
+    if not credentials.still_hold():
+        return False
+    if slot is not None:
+        slot.renew()
+    return True
+
+
 async def _event_stream(
-    request: HttpRequest, user: Any, job_pk: Any, last_event_id: str | None
+    request: HttpRequest,
+    user: Any,
+    job_pk: Any,
+    last_event_id: str | None,
+    credentials: Credentials,
+    slot: WaitSlot | None,
+) -> AsyncIterator[str]:
+    try:
+        async for chunk in _events(request, user, job_pk, last_event_id, credentials, slot):
+            yield chunk
+    finally:
+        if slot is not None:
+            run_db_soon(slot.release)
+
+
+async def _events(
+    request: HttpRequest,
+    user: Any,
+    job_pk: Any,
+    last_event_id: str | None,
+    credentials: Credentials,
+    slot: WaitSlot | None,
 ) -> AsyncIterator[str]:
     release_request_thread()
     yield "retry: 2000\n\n"
     sent_id, sent_status = last_event_id, None
     heartbeat = float(jobs_settings.STREAM_HEARTBEAT)
     ends_at = time.monotonic() + float(jobs_settings.STREAM_MAX_SECONDS)
+    # Revoked credentials (a deleted token, a deactivated user) end the
+    # stream at the next check: at least once per heartbeat, also while
+    # events keep coming.
+    check_at = time.monotonic() + heartbeat
     jobs_watcher = watcher()
     async with jobs_watcher.watch(job_pk) as changed:
         while True:
+            if time.monotonic() >= check_at:
+                if not await run_db(_heartbeat_check, credentials, slot):
+                    yield REVOKED
+                    return
+                check_at = time.monotonic() + heartbeat
             changed.clear()
             document = await shared_document(
                 request, user, job_pk, seen=jobs_watcher.changes(job_pk)
@@ -259,15 +361,21 @@ async def _event_stream(
                 sent_id, sent_status = event_id, document["status"]
             if document["status"] in ("completed", "failed", "cancelled"):
                 return
-            # Wait for a change; only a change costs a read, a heartbeat does not.
+            # Wait for a change; a heartbeat costs one check of the credentials.
             while not changed.is_set():
-                remaining = ends_at - time.monotonic()
+                now = time.monotonic()
+                remaining = ends_at - now
                 if remaining <= 0:
                     return
                 try:
-                    await wait_set(changed, min(heartbeat, remaining))
+                    await wait_set(changed, max(0.0, min(check_at - now, remaining)))
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    if time.monotonic() >= check_at:
+                        if not await run_db(_heartbeat_check, credentials, slot):
+                            yield REVOKED
+                            return
+                        check_at = time.monotonic() + heartbeat
+                        yield ": keep-alive\n\n"
 
 
 _reads: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], tuple[int, asyncio.Task[Any]]]] = (

@@ -1,0 +1,223 @@
+"""Issue 11, defect 3: waits hold no database connection, and each user has a cap on them.
+
+The unit-level tests run in this process; the ``slow`` ones against a real
+uvicorn worker (``project.asgi``, with its psycopg pool on PostgreSQL). No
+cluster runs: the jobs stay pending, so every ``wait`` lasts its full length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.test import override_settings
+from rest_framework.authtoken.models import Token
+
+from jobs import waiting
+from jobs.conf import jobs_settings
+from jobs.models import Job
+from jobs.wait_limits import SlotFileCache, TooManyWaits, wait_slot, wait_slot_acquire
+from tests.conftest import token_client
+from tests.integration.processes import free_port, serving, start_uvicorn, stop, wait_for
+
+REPORT = "/api/reports/sales/"
+
+
+@pytest.fixture(autouse=True)
+def fresh_wait_slots():
+    """Slots outlive a test in the shared cache; user ids repeat between tests."""
+    caches[jobs_settings.WAIT_SLOTS_CACHE].clear()
+    yield
+    caches[jobs_settings.WAIT_SLOTS_CACHE].clear()
+
+
+# --- In process ---------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prefer_wait_holds_no_connection_while_it_sleeps(user, monkeypatch):
+    """Between two reads of the job the thread has no database connection (with a pool: returned)."""
+    job = Job.objects.create(kind="tests.noop", owner=user)
+    held: list[bool] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        held.append(connection.connection is not None)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(waiting.time, "sleep", sleep)
+    assert waiting.wait_until_finished(job, timeout=0.3).pk == job.pk
+    assert held, "the wait never slept"
+    assert not any(held), f"a connection was held while sleeping: {held}"
+
+
+@pytest.mark.django_db
+def test_slots_are_capped_per_user_and_given_back(user, other_user):
+    with override_settings(JOBS={"MAX_WAITS_PER_USER": 2}):
+        first = wait_slot_acquire(user=user, lease=5)
+        second = wait_slot_acquire(user=user, lease=5)
+        with pytest.raises(TooManyWaits) as refused:
+            wait_slot_acquire(user=user, lease=5)
+        assert refused.value.status_code == 429
+        assert refused.value.wait >= 1
+        assert refused.value.detail["code"] == "too_many_waits"
+        # Another user's slots are their own.
+        with wait_slot(user=other_user, lease=5):
+            pass
+        first.release()
+        third = wait_slot_acquire(user=user, lease=5)
+        for slot in (second, third):
+            slot.release()
+
+
+def test_slot_file_cache_add_is_exclusive_and_expires(tmp_path: Path):
+    cache = SlotFileCache(str(tmp_path), {})
+    assert cache.add("slot", "a", 30)
+    assert not cache.add("slot", "b", 30)
+    assert cache.get("slot") == "a"
+    assert cache.add("old", "a", 0.01)
+    time.sleep(0.05)
+    assert cache.add("old", "b", 30), "an expired slot is free again"
+    assert cache.get("old") == "b"
+
+
+@pytest.mark.django_db
+def test_prefer_wait_over_the_cap_is_429_and_stores_no_job(user):
+    api = token_client(user)
+    with override_settings(JOBS={"MAX_WAITS_PER_USER": 1}), wait_slot(user=user, lease=5):
+        response = api.post(REPORT, {}, format="json", HTTP_PREFER="respond-async, wait=1")
+        assert response.status_code == 429, response.content
+        assert response["Retry-After"] == "1"
+        assert response.json()["code"] == "too_many_waits"
+        assert "detail" in response.json()
+        assert not Job.objects.exists()
+        # Without a wait nothing is held: the job is accepted.
+        assert api.post(REPORT, {}, format="json", HTTP_PREFER="respond-async").status_code == 202
+
+
+# --- Against a real server ------------------------------------------------------
+
+
+@pytest.fixture
+def server(transactional_db, tmp_path):
+    """Start one uvicorn worker with the given environment; stopped by pid at the end."""
+    started: list[Any] = []
+
+    def launch(**env: str) -> str:
+        port = free_port()
+        log = tmp_path / f"uvicorn-{len(started)}.log"
+        process = start_uvicorn(port, log, **env)
+        process.log_path = log
+        started.append(process)
+        base = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            assert process.poll() is None, log.read_text(errors="replace")[-4000:]
+            return serving(base)
+
+        wait_for(answers, timeout=30, interval=0.1, what="uvicorn to answer")
+        return base
+
+    yield launch
+    for process in started:
+        stop(process, grace=5)
+        log = process.log_path.read_text(errors="replace")
+        print(log[-4000:])
+        assert "Traceback" not in log, log[-4000:]
+
+
+def bearer(user: Any) -> dict[str, str]:
+    token, _ = Token.objects.get_or_create(user=user)
+    return {"Authorization": f"Bearer {token.key}"}
+
+
+@pytest.mark.slow
+@pytest.mark.real_queue
+def test_waits_and_streams_over_the_cap_get_429_with_retry_after(server, user):
+    base = server(JOBS_MAX_WAITS_PER_USER="3")
+    headers = bearer(user)
+
+    async def scenario() -> tuple[list[httpx.Response], httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as client:
+            job = (await client.post(REPORT, json={}, headers={"Prefer": "respond-async"})).json()
+            waits = [
+                client.post(REPORT, json={}, headers={"Prefer": "respond-async, wait=3"})
+                for _ in range(6)
+            ]
+            answers = await asyncio.gather(*waits)
+            # Two streams and a long poll fill the cap; one more stream is refused.
+            events = f"/api/jobs/{job['id']}/events/"
+            async with client.stream("GET", events), client.stream("GET", events):
+                await asyncio.sleep(0.5)
+                etag = (await client.get(f"/api/jobs/{job['id']}/")).headers["ETag"]
+                long_poll = asyncio.create_task(
+                    client.get(f"/api/jobs/{job['id']}/?wait=3", headers={"If-None-Match": etag})
+                )
+                await asyncio.sleep(0.5)
+                refused_stream = await client.get(events)
+                refused_poll = await client.get(
+                    f"/api/jobs/{job['id']}/?wait=3", headers={"If-None-Match": etag}
+                )
+                assert (await long_poll).status_code == 304
+            return answers, refused_stream, refused_poll
+
+    answers, refused_stream, refused_poll = asyncio.run(scenario())
+    statuses = sorted(response.status_code for response in answers)
+    assert statuses == [202, 202, 202, 429, 429, 429], statuses
+    for refused in [*(r for r in answers if r.status_code == 429), refused_stream, refused_poll]:
+        assert refused.status_code == 429, refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+        body = refused.json()
+        assert body["code"] == "too_many_waits" and body["detail"]
+    # Refused waits stored no job: the first one and the three that waited.
+    assert Job.objects.count() == 4
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@pytest.mark.slow
+@pytest.mark.real_queue
+def test_one_users_waits_leave_another_user_fast(server, user, other_user):
+    """More waits than the pool has connections: before the fix they held them all while sleeping."""
+    pool, waits = 4, 16
+    base = server(DB_POOL_MAX_SIZE=str(pool), JOBS_MAX_WAITS_PER_USER=str(waits))
+    alice, bob = bearer(user), bearer(other_user)
+
+    async def scenario() -> tuple[list[int], list[float]]:
+        limits = httpx.Limits(max_connections=waits + 10)
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+            prefer = {"Prefer": "respond-async, wait=4", **alice}
+            waiting_calls = asyncio.gather(
+                *(client.post(REPORT, json={}, headers=prefer) for _ in range(waits))
+            )
+            task = asyncio.ensure_future(waiting_calls)
+            await asyncio.sleep(0.5)  # the waits are in
+            timings: list[float] = []
+            while not task.done() and len(timings) < 200:
+                started = time.perf_counter()
+                response = await client.get("/api/products/", headers=bob)
+                timings.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.text
+                await asyncio.sleep(0.02)
+            return [r.status_code for r in await task], timings
+
+    statuses, timings = asyncio.run(scenario())
+    p99 = percentile(timings, 0.99)
+    print(
+        f"{waits} waits (pool {pool}): other user's GET n={len(timings)} "
+        f"median={statistics.median(timings) * 1000:.1f} ms p99={p99 * 1000:.1f} ms "
+        f"max={max(timings) * 1000:.1f} ms"
+    )
+    assert statuses == [202] * waits
+    assert len(timings) >= 20
+    assert p99 < 0.5, f"p99 {p99 * 1000:.0f} ms"
