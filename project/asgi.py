@@ -8,6 +8,9 @@ request, as Django advises for ASGI without a pool). Workers (qcluster) are
 not affected: they keep their persistent connections.
 
 Synchronous views are served in one thread hop (``project/asgi_handler.py``).
+Request bodies over their limit are refused before Django reads them
+(``project/limits.py``), and each process raises its open-file limit: every
+open event stream or long poll holds a socket.
 """
 
 import os
@@ -21,5 +24,7 @@ os.environ.setdefault("DB_POOL_MAX_SIZE", "20")
 django.setup(set_prefix=False)
 
 from project.asgi_handler import OneHopASGIHandler  # noqa: E402 - needs the apps loaded
+from project.limits import RequestLimitsMiddleware, raise_open_file_limit  # noqa: E402
 
-application = OneHopASGIHandler()
+raise_open_file_limit()
+application = RequestLimitsMiddleware(OneHopASGIHandler())

@@ -238,6 +238,9 @@ SPECTACULAR_SETTINGS = {
 
 # Request bodies over this many bytes get 413; JSON nested deeper than this, 400.
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
+# A request line and headers over this many bytes in all get 431 and the
+# connection closed, while they are parsed (project/http_protocol.py).
+HTTP_MAX_HEADER_BYTES = int(os.environ.get("HTTP_MAX_HEADER_BYTES", str(64 * 1024)))
 # Seconds a web process remembers a valid API token (project/authentication.py).
 API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))
 API_MAX_JSON_DEPTH = 20

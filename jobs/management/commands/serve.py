@@ -1,7 +1,10 @@
 """Run the web server (uvicorn, ASGI) and a django-q2 cluster together.
 
 uvicorn serves ``project.asgi``: long polls and event streams are async
-views, so a waiting client costs no thread.
+views, so a waiting client costs no thread, only a socket; the command
+raises its open-file limit to the hard limit first, and the children
+inherit it. uvicorn parses requests with ``project/http_protocol.py``,
+which refuses request heads over ``HTTP_MAX_HEADER_BYTES``.
 
 Each child gets its own session, so a Ctrl-C in the terminal reaches only this
 command, which then stops the children one main process at a time. Sending
@@ -23,6 +26,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.processes import stop_process_groups
+from project.limits import raise_open_file_limit
+
+# The production command's HTTP protocol (README, "Production").
+HTTP_PROTOCOL = "project.http_protocol:LimitedHttpToolsProtocol"
 
 
 class Command(BaseCommand):
@@ -41,6 +48,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["web_workers"] < 1 or options["grace"] < 0:
             raise CommandError("--web-workers must be at least 1 and --grace not negative.")
+        # Before the children start, so that they inherit it.
+        open_files = raise_open_file_limit()
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, lambda *_: stop.set())
@@ -51,7 +60,8 @@ class Command(BaseCommand):
         }
         self.stdout.write(
             f"Web server on http://{options['bind']}/ (pid {children['web'].pid}), "
-            f"django-q2 cluster pid {children['worker'].pid}. Ctrl-C stops both."
+            f"django-q2 cluster pid {children['worker'].pid}, up to {open_files} open files each. "
+            "Ctrl-C stops both."
         )
         failed = None
         while not stop.wait(0.5):
@@ -78,6 +88,7 @@ class Command(BaseCommand):
             "--timeout-graceful-shutdown", "10",
             "--lifespan", "off",
             "--no-server-header",
+            "--http", HTTP_PROTOCOL,
         ]  # fmt: skip
 
     @staticmethod
