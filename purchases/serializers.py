@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -17,6 +17,17 @@ class StrictIntegerField(serializers.IntegerField):
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A string that must arrive as a JSON string: DRF's CharField turns ``5`` into ``"5"``."""
+
+    default_error_messages = {"invalid": "Send a string, e.g. \"tok_visa\"."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -54,7 +65,7 @@ class PurchaseSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """
 
     goods = PurchaseLineSerializer(many=True, allow_empty=False)
-    payment_token = serializers.CharField(required=False, default="tok_visa", max_length=100)
+    payment_token = StrictCharField(required=False, default="tok_visa", max_length=100)
 
     def validate_goods(self, goods: list[dict[str, int]]) -> list[dict[str, int]]:
         if len(goods) > purchases_setting("MAX_LINES"):
@@ -73,18 +84,38 @@ class PurchaseSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         return goods
 
 
+# Reports cover days on which orders can exist. The bound also keeps the
+# default start (date_to - 29 days) and the database's time zone conversion
+# of the range's ends clear of year 1, where date arithmetic overflows.
+REPORT_MIN_DATE = date(1900, 1, 1)
+REPORT_MAX_DATE = date(9999, 12, 1)
+REPORT_DATE_RANGE = f"Send a date from {REPORT_MIN_DATE.isoformat()} to {REPORT_MAX_DATE.isoformat()}."
+
+
 class SalesReportSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """``{"date_from": "YYYY-MM-DD", "date_to": "YYYY-MM-DD"}``, both optional.
 
-    Without dates: the last 30 days, today included.
+    Without dates: the last 30 days, today included. Dates outside
+    ``REPORT_MIN_DATE``..``REPORT_MAX_DATE`` are refused.
     """
 
     date_from = serializers.DateField(required=False, input_formats=["iso-8601"])
     date_to = serializers.DateField(required=False, input_formats=["iso-8601"])
 
+    def _in_range(self, value: date) -> date:
+        if not REPORT_MIN_DATE <= value <= REPORT_MAX_DATE:
+            raise serializers.ValidationError(REPORT_DATE_RANGE)
+        return value
+
+    def validate_date_from(self, value: date) -> date:
+        return self._in_range(value)
+
+    def validate_date_to(self, value: date) -> date:
+        return self._in_range(value)
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         date_to = attrs.get("date_to") or timezone.localdate()
-        date_from = attrs.get("date_from") or date_to - timedelta(days=29)
+        date_from = attrs.get("date_from") or max(date_to - timedelta(days=29), REPORT_MIN_DATE)
         if date_from > date_to:
             raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
         return {"date_from": date_from, "date_to": date_to}

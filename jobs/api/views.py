@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import ClassVar
 
 from django.http import Http404
@@ -10,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -150,18 +151,28 @@ class JobPagination(CursorPagination):
             )
         return min(int(raw), self.max_page_size)
 
-    def decode_cursor(self, request: Request):
-        # DRF trusts the position inside a well-formed cursor; a tampered one
-        # would reach the created_at filter and fail there with a 500.
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """DRF's cursor, its position checked and rewritten as a UTC timestamp.
+
+        DRF trusts the position inside a well-formed cursor; a tampered one
+        would reach the created_at filter and fail there with a 500: not a
+        timestamp, naive, an offset PostgreSQL refuses (beyond 15:59), or a
+        time outside Python's years 1-9999 once in UTC. Any of these is an
+        invalid cursor (404, as DRF answers for a malformed one).
+        """
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None:
-            try:
-                valid = parse_datetime(cursor.position) is not None
-            except ValueError:
-                valid = False
-            if not valid:
-                raise NotFound(self.invalid_cursor_message)
-        return cursor
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            position = parse_datetime(cursor.position)
+            if position is None or position.utcoffset() is None:
+                raise ValueError("not an aware timestamp")
+            # The cursors this API gives out are UTC; any other offset was
+            # made by hand. Converting keeps every database on safe ground.
+            position = position.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise NotFound(self.invalid_cursor_message) from None
+        return cursor._replace(position=str(position))
 
 
 @extend_schema(
