@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.http import HttpRequest
 
 from jobs.registry import all_kinds
 from jobs.selectors import stuck_condition
+
+
+def has_nul_byte(request: HttpRequest) -> bool:
+    """True if any query parameter's name or value holds a NUL byte."""
+    return any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
+
+
+class RefuseNulBytesMixin:
+    """Refuse changelist parameters holding a NUL byte, as Django refuses an unusable lookup.
+
+    No job kind, status or search term contains one, and PostgreSQL cannot
+    even receive one in a text parameter: the query would fail with a 500.
+    Django's changelist answers ``IncorrectLookupParameters`` with a
+    redirect to ``?e=1`` (the list, with an error note).
+    """
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        if has_nul_byte(request):
+            raise IncorrectLookupParameters("A query parameter holds a NUL byte.")
+        return super().get_changelist_instance(request)
 
 
 class KindFilter(admin.SimpleListFilter):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from jobs.admin.actions import cancel_jobs, purge_jobs, retry_jobs
-from jobs.admin.filters import KindFilter, StuckFilter
+from jobs.admin.filters import KindFilter, RefuseNulBytesMixin, StuckFilter
 from jobs.admin.paginator import EstimatedCountPaginator
 from jobs.models import Job, JobEvent, JobStatus
 
@@ -65,7 +65,7 @@ class JobEventInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(RefuseNulBytesMixin, admin.ModelAdmin):
     list_display = [
         "short_id", "kind", "owner", "status_badge", "progress_bar", "attempts_display",
         "created_at", "duration_display",

@@ -15,9 +15,11 @@ from django.http import HttpRequest
 from django_q import admin as _django_q_admin  # noqa: F401
 from django_q.models import Failure, OrmQ, Schedule, Success
 
+from jobs.admin.filters import RefuseNulBytesMixin
 
-class SuperuserOnly:
-    """Every permission of the wrapped ModelAdmin requires a superuser."""
+
+class SuperuserOnly(RefuseNulBytesMixin):
+    """Every permission of the wrapped ModelAdmin requires a superuser (and no NUL in filters)."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_superuser
