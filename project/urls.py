@@ -1,10 +1,8 @@
-"""Root URLs: the demo shop and sign-in, the admin, the API of each app, JSON 404s under /api/."""
+"""Root URLs: the demo shop and sign-in, the admin, the API of each app, JSON errors under /api/."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
-from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from project.throttling import limit_login_attempts
@@ -37,8 +35,8 @@ urlpatterns = [
 ]
 
 
-def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Answer unknown API paths in JSON, like every other API error."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    return page_not_found(request, exception)
+# Error pages: JSON under /api/, Django's HTML elsewhere (project/views.py).
+handler400 = "project.views.bad_request"
+handler403 = "project.views.permission_denied"
+handler404 = "project.views.page_not_found"
+handler500 = "project.views.server_error"

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import (
+    DisallowedHost,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.db import InterfaceError, OperationalError
+from django.http import Http404
 from rest_framework import status
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -44,4 +53,45 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     for exc_class, status_code in STATUS_BY_EXCEPTION:
         if isinstance(exc, exc_class):
             return Response({"detail": exc.message, "code": exc.code}, status=status_code)
-    return drf_exception_handler(exc, context)
+    if isinstance(exc, SuspiciousOperation):
+        # Raised by Django while DRF reads the body (over DATA_UPLOAD_MAX_MEMORY_SIZE,
+        # too many fields): DRF would re-raise it and Django answer in HTML.
+        detail, code, status_code = request_error(exc)
+        return Response({"detail": detail, "code": code}, status=status_code)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
+        # DRF gives {"detail"} alone; the API promises a code with every detail.
+        response.data.setdefault("code", error_code(exc))
+    return response
+
+
+def error_code(exc: Exception) -> str:
+    """The machine-readable code of an exception DRF turns into ``{"detail"}``."""
+    if isinstance(exc, Http404):
+        return "not_found"
+    if isinstance(exc, PermissionDenied):
+        return "permission_denied"
+    if isinstance(exc, APIException):
+        return getattr(exc.detail, "code", None) or exc.default_code
+    return "error"
+
+
+def request_error(exc: SuspiciousOperation) -> tuple[str, str, int]:
+    """``(detail, code, status)`` for a request Django refused while reading it.
+
+    Messages never echo the request (a Host header is attacker input).
+    """
+    if isinstance(exc, RequestDataTooBig):
+        return (
+            f"The request body is over the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE}-byte limit.",
+            # The code of the JSON parser's own 413 (jobs.api.parsers.RequestTooLarge).
+            "request_too_large",
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, DisallowedHost):
+        return (
+            "The Host header names a host this server does not serve.",
+            "invalid_host",
+            status.HTTP_400_BAD_REQUEST,
+        )
+    return ("The request is malformed.", "bad_request", status.HTTP_400_BAD_REQUEST)

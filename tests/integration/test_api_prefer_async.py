@@ -419,7 +419,8 @@ def test_test_view_runs_in_the_worker_with_url_kwargs_query_and_user(post, fake_
     "mode, status, error",
     [
         ("refuse", 409, {"code": "not_today", "message": "Not today."}),
-        ("not_found", 404, {"code": "http_404", "message": "Not found."}),
+        # API 404s carry code "not_found" (issue 11, defect 11): the job reports it.
+        ("not_found", 404, {"code": "not_found", "message": "Not found."}),
     ],
 )
 def test_refusal_in_the_worker_fails_the_job_and_keeps_the_body(post, fake_queue, mode, status, error):

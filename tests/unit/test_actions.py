@@ -305,9 +305,13 @@ def test_run_action_sends_the_payload_as_a_json_body():
 @pytest.mark.parametrize(
     "name, status, body",
     [
-        ("not-found", 404, {"detail": "Not found."}),
-        ("http404", 404, {"detail": "No such thing."}),
-        ("permission-denied", 403, {"detail": "You do not have permission to perform this action."}),
+        ("not-found", 404, {"detail": "Not found.", "code": "not_found"}),
+        ("http404", 404, {"detail": "No such thing.", "code": "not_found"}),
+        (
+            "permission-denied",
+            403,
+            {"detail": "You do not have permission to perform this action.", "code": "permission_denied"},
+        ),
         ("validation", 400, {"x": ["A valid integer is required."]}),
     ],
 )
