@@ -21,8 +21,7 @@ from jobs import queue
 from jobs.conf import jobs_settings
 from jobs.events import event_record_many
 from jobs.models import Job, JobEventType, JobQuerySet, JobStatus
-from jobs.registry import run_abandon_hook
-from jobs.transitions import cancelled_fields
+from jobs.transitions import CANCELLED_ERROR, abandon
 
 logger = logging.getLogger(__name__)
 
@@ -118,29 +117,36 @@ def jobs_cancel(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: BatchCallback | None = None,
 ) -> BulkResult:
-    """Cancel pending jobs at once and ask processing ones to stop; finished jobs are skipped."""
+    """Cancel pending jobs at once and ask processing ones to stop; finished jobs are skipped.
+
+    A pending job may have run before (it waits for a retry): its kind's
+    ``on_abandon`` hook settles that run as it is cancelled (see
+    ``transitions.abandon``), and may complete it instead.
+    """
     result = BulkResult()
     for ids in pk_batches(queryset, batch_size):
-        abandoned: list[tuple[uuid.UUID, str]] = []
         with transaction.atomic():
             rows = _locked(ids)
             pending = [(pk, kind) for pk, kind, status in rows if status == JobStatus.PENDING]
             running = [pk for pk, _, status in rows if status == JobStatus.PROCESSING]
             result.skipped.update(s for _, _, s in rows if s in JobStatus.terminal())
             now = timezone.now()
-            for kind in {kind for _, kind in pending}:
-                Job.objects.filter(pk__in=[pk for pk, k in pending if k == kind]).update(
-                    **cancelled_fields(kind, now)
+            for pk, kind in pending:
+                abandon(
+                    Job.objects.filter(pk=pk, status=JobStatus.PENDING),
+                    pk=pk,
+                    kind=kind,
+                    status=JobStatus.CANCELLED,
+                    error=CANCELLED_ERROR,
+                    actor=actor,
+                    now=now,
+                    extra={"cancel_requested": True},
                 )
             Job.objects.filter(pk__in=running).update(cancel_requested=True, updated_at=now)
-            event_record_many(job_ids=[pk for pk, _ in pending], type=JobEventType.CANCELLED, actor=actor)
             event_record_many(job_ids=running, type=JobEventType.CANCEL_REQUESTED, actor=actor)
             changed = [pk for pk, _ in pending] + running
             if on_batch and changed:
                 on_batch(changed)
-            abandoned = pending
-        for pk, kind in abandoned:
-            run_abandon_hook(kind, pk, JobStatus.CANCELLED)
         result.changed += len(pending) + len(running)
     return result
 

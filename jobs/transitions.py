@@ -348,18 +348,6 @@ def report_progress(
 CANCELLED_ERROR = {"code": "cancelled", "message": "The job was cancelled."}
 
 
-def cancelled_fields(kind: str, now: datetime) -> dict[str, Any]:
-    """The column values of a job of ``kind`` cancelled at ``now`` before it ran."""
-    return {
-        "status": JobStatus.CANCELLED,
-        "cancel_requested": True,
-        "error": CANCELLED_ERROR,
-        "finished_at": now,
-        "updated_at": now,
-        "expires_at": now + ttl_for(kind),
-    }
-
-
 def cancel_pending(job: Job, *, actor: str) -> str | None:
     """Cancel ``job`` if it is pending; return how it ended (see ``abandon``), or None.
 

@@ -231,3 +231,23 @@ def test_the_reaper_books_its_next_run_before_the_scheduler_look_one_interval_la
     # after this one falls just behind that look and waits for the next.
     assert next_run <= before + interval - timedelta(seconds=SCHEDULER_SLACK) + timedelta(seconds=1)
     assert next_run > before
+
+
+def test_staff_cancelling_a_pending_job_whose_earlier_run_was_paid_completes_it(user, make_product, reload):
+    from jobs.maintenance import jobs_cancel
+
+    product = make_product(stock=5)
+    job = job_submit(
+        kind="purchases.execute",
+        payload={"goods": [{"product_id": product.pk, "quantity": 1}]},
+        owner=user,
+    ).job
+    assert run_job(str(job.pk)) == JobStatus.COMPLETED
+    # Its worker died before recording the outcome and the reaper queued it again.
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.PENDING, result=None, finished_at=None)
+
+    jobs_cancel(Job.objects.filter(pk=job.pk), actor="staff:admin")
+
+    job = reload(job)
+    assert job.status == JobStatus.COMPLETED
+    assert job.result["order_id"] == Order.objects.get(job_id=job.pk).pk
