@@ -144,9 +144,16 @@ def test_payment_token_must_be_a_string(post, make_product, fake_queue):
     assert not Job.objects.exists()
 
 
-@pytest.mark.parametrize("path", ["/api/no-such-thing/", "/api/jobs/00000000-0000-0000-0000-000000000000/"])
+UNKNOWN_JOB = "/api/jobs/00000000-0000-0000-0000-000000000000/"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/no-such-thing/", UNKNOWN_JOB, f"{UNKNOWN_JOB}?wait=1", f"{UNKNOWN_JOB}events/", f"{UNKNOWN_JOB}cancel/", "/api/orders/999999/"],
+)  # fmt: skip
 def test_api_404s_carry_a_code(api, path):
-    assert_json_error(api.get(path), 404, "not_found")
+    method = api.post if path.endswith("cancel/") else api.get
+    assert_json_error(method(path), 404, "not_found")
 
 
 def test_drf_errors_carry_their_code(api, client):
