@@ -1,4 +1,7 @@
-"""uvicorn's httptools protocol with a bound on each request's head: ``--http project.http_protocol:LimitedHttpToolsProtocol``.
+"""uvicorn's httptools protocol with a bound on each request's head.
+
+Run uvicorn with ``--http project.http_protocol:LimitedHttpToolsProtocol``
+(``manage.py serve`` does; so does the README's production command).
 
 httptools has no limit on the request line or headers: it keeps whatever
 arrives until the blank line, so a client sending 100 MiB of one header

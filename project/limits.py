@@ -72,9 +72,8 @@ class RequestLimitsMiddleware:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         header_limit = max_header_bytes()
         if sum(len(name) + len(value) + 4 for name, value in headers) > header_limit:
-            await _refuse(
-                send, 431, f"The request headers are over the {header_limit}-byte limit.", "request_headers_too_large"
-            )
+            detail = f"The request headers are over the {header_limit}-byte limit."
+            await _refuse(send, 431, detail, "request_headers_too_large")
             return
         limit = max_body_bytes(scope["path"])
         if limit is None:
