@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 
 from django.db.models import Q
@@ -49,30 +50,37 @@ def fail_exhausted(pk: uuid.UUID, *, actor: str, now: datetime | None = None) ->
 
 
 def recover_expired_leases(now: datetime | None = None) -> dict[str, int]:
-    """Queue again, cancel or fail processing jobs whose lease ran out."""
+    """Queue again, cancel or fail processing jobs whose lease ran out; count each outcome."""
     now = now or timezone.now()
-    requeued = ended = 0
+    outcome: Counter[str] = Counter(requeued=0, failed=0)
     expired = Job.objects.filter(lease_expired(now)).order_by("lease_expires_at")
     for job in expired.only("pk", "kind", "attempts", "max_attempts", "cancel_requested")[:BATCH]:
         if job.cancel_requested:
             # Asked to stop and its worker is gone: running it again would
             # only make it stop at once. It ends cancelled.
-            ended += cancel_lost(job.pk, kind=job.kind, actor="reaper", now=now) is not None
+            ended = cancel_lost(job.pk, kind=job.kind, actor="reaper", now=now)
         elif job.attempts >= job.max_attempts:
-            ended += fail_exhausted(job.pk, actor="reaper", now=now) is not None
+            ended = fail_exhausted(job.pk, actor="reaper", now=now)
         elif recover_lost(job.pk, attempt=job.attempts, now=now):
             queue.enqueue(job.pk, job.kind)
-            requeued += 1
-    return {"requeued": requeued, "failed": ended}
+            ended = "requeued"
+        else:
+            ended = None
+        if ended is not None:
+            outcome[ended] += 1
+    return dict(outcome)
 
 
-def cancel_orphans(now: datetime | None = None) -> int:
-    """Cancel pending jobs asked to cancel: no worker may claim them, so nothing else would end them."""
+def cancel_orphans(now: datetime | None = None) -> dict[str, int]:
+    """End pending jobs asked to cancel (no worker may claim them, so nothing else would); count outcomes."""
     now = now or timezone.now()
     orphans = Job.objects.filter(status=JobStatus.PENDING, cancel_requested=True).values_list("pk", "kind")
-    return sum(
-        cancel_lost(pk, kind=kind, actor="reaper", now=now) is not None for pk, kind in orphans[:BATCH]
-    )
+    outcome: Counter[str] = Counter()
+    for pk, kind in orphans[:BATCH]:
+        ended = cancel_lost(pk, kind=kind, actor="reaper", now=now)
+        if ended is not None:
+            outcome[ended] += 1
+    return dict(outcome)
 
 
 def resend_lost_pending(now: datetime | None = None) -> int:
@@ -99,8 +107,8 @@ def resend_lost_pending(now: datetime | None = None) -> int:
 def reap_task() -> dict[str, int]:
     """The scheduled reaper: recover expired leases and lost messages, then book the next run."""
     now = timezone.now()
-    outcome = recover_expired_leases(now)
-    outcome["cancelled"] = cancel_orphans(now)
+    outcome = Counter(recover_expired_leases(now))
+    outcome.update(cancel_orphans(now))
     outcome["resent"] = resend_lost_pending(now)
     # django-q2's scheduler looks at schedules about every 30 s and runs what
     # is due. Booked exactly one interval ahead, the next run would fall just
@@ -109,5 +117,5 @@ def reap_task() -> dict[str, int]:
     ahead = max(1.0, jobs_settings.REAPER_INTERVAL - SCHEDULER_SLACK)
     queue.reschedule_reaper(now + timedelta(seconds=ahead))
     if any(outcome.values()):
-        logger.info("Reaper: %s", outcome)
-    return outcome
+        logger.info("Reaper: %s", dict(outcome))
+    return dict(outcome)
