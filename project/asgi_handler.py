@@ -4,22 +4,38 @@ Under ASGI Django runs each synchronous middleware's request and response
 hooks through ``sync_to_async``: about thirty hand-offs between the event
 loop and a thread for one plain API request, which cost more CPU than the
 request's own work (a constant JSON view took 4-6 ms of CPU under uvicorn,
-against well under 1 ms under WSGI). This handler resolves the URL first:
-a synchronous view (every API call but the waiting ones) goes through
-Django's synchronous middleware chain in a single hop to the request's
-thread, exactly as under WSGI; an async view (the long poll, the event
-stream) goes through the async chain, so waiting still costs no thread.
+against well under 1 ms under WSGI). On top of that, each request gets a
+thread of its own (asgiref's ``ThreadSensitiveContext``), started and joined
+by the event loop, and two tasks to watch for a disconnect.
+
+This handler resolves the URL from the ASGI scope first. A synchronous view
+(every API call but the waiting ones, the admin, static files) is served as
+under WSGI: the request's whole synchronous life (``request_started``, the
+middleware chain and view, ``request_finished``, which hands the database
+connection back) runs in one call on a fixed pool of threads, and the event
+loop only reads the body and writes the answer. An async view (the long
+poll, the event stream) goes through Django's own async path, so waiting
+still costs no thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
-from django.http import HttpRequest, HttpResponseBase
-from django.urls import Resolver404, get_resolver
+from django.http import HttpRequest, HttpResponseBase, QueryDict
+from django.urls import Resolver404, get_resolver, set_script_prefix
+
+# Threads per web process for synchronous views: as many as the process's
+# database pool holds connections, so a request never waits for one.
+SYNC_THREADS = int(os.environ.get("WEB_SYNC_THREADS") or os.environ.get("DB_POOL_MAX_SIZE") or 20) or 20
 
 
 class _SyncChain(BaseHandler):
@@ -45,9 +61,73 @@ class OneHopASGIHandler(ASGIHandler):
         super().__init__()
         self._sync_handler = _SyncChain()
         self._sync_handler.load_middleware(is_async=False)
+        self._threads = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="django-sync")
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve one ASGI connection: synchronous views in one hop, the rest as Django does."""
+        if scope["type"] != "http" or self._view_is_async(_probe(scope)):
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            response = await loop.run_in_executor(self._threads, self._respond, scope, body_file, send, loop)
+            if response is not None:
+                await self.send_response(response, send)
+        finally:
+            body_file.close()
+
+    def _respond(self, scope: dict[str, Any], body_file: Any, send: Any, loop: Any) -> HttpResponseBase | None:
+        """The request's synchronous life, in this pool thread; the answer if the loop sends it.
+
+        A streaming answer is sent from here, chunk by chunk, so that its
+        iterator (which may read the database) runs in the request's thread.
+        """
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        try:
+            if request is not None:
+                response = self._sync_handler.get_response(request)
+            response._handler_class = self.__class__
+            if not response.streaming:
+                return response
+            asyncio.run_coroutine_threadsafe(self._send_start(response, send), loop).result()
+            if response.is_async:
+                asyncio.run_coroutine_threadsafe(self._send_async_body(response, send), loop).result()
+            else:
+                for part in response.streaming_content:
+                    for chunk, _ in self.chunk_bytes(part):
+                        asyncio.run_coroutine_threadsafe(
+                            send({"type": "http.response.body", "body": chunk, "more_body": True}), loop
+                        ).result()
+            asyncio.run_coroutine_threadsafe(send({"type": "http.response.body"}), loop).result()
+            return None
+        finally:
+            # request_finished: this thread's database connection goes back
+            # to the pool. A non-streaming answer's content is already built.
+            if response is not None:
+                response.close()
+
+    async def _send_start(self, response: HttpResponseBase, send: Any) -> None:
+        headers = [
+            (header.encode("ascii") if isinstance(header, str) else bytes(header),
+             value.encode("latin1") if isinstance(value, str) else bytes(value))
+            for header, value in response.items()
+        ]  # fmt: skip
+        headers += [(b"Set-Cookie", c.output(header="").encode("ascii").strip()) for c in response.cookies.values()]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+
+    async def _send_async_body(self, response: Any, send: Any) -> None:
+        async for part in response.streaming_content:
+            for chunk, _ in self.chunk_bytes(part):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        """Answer ``request`` through the chain that suits its view."""
+        """Answer ``request`` (on Django's async path) through the chain that suits its view."""
         if self._view_is_async(request):
             return await super().get_response_async(request)
         # thread_sensitive: the request's own thread, where Django's signals
@@ -65,3 +145,14 @@ class OneHopASGIHandler(ASGIHandler):
             return False
         needs_async = getattr(view, "needs_async", None)
         return needs_async is None or bool(needs_async(request))
+
+
+def _probe(scope: dict[str, Any]) -> HttpRequest:
+    """What ``_view_is_async`` needs of a request (path, method, query), read from the scope."""
+    probe = HttpRequest()
+    script_name = get_script_prefix(scope)
+    probe.path_info = scope["path"].removeprefix(script_name) if script_name else scope["path"]
+    probe.method = scope.get("method", "GET").upper()
+    query = scope.get("query_string", b"")
+    probe.GET = QueryDict(query.decode("latin-1") if isinstance(query, bytes) else query)
+    return probe
