@@ -21,7 +21,7 @@ from jobs import queue
 from jobs.conf import jobs_settings
 from jobs.events import event_record_many
 from jobs.models import Job, JobEventType, JobQuerySet, JobStatus
-from jobs.transitions import CANCELLED_ERROR, abandon
+from jobs.transitions import cancel_pending
 
 logger = logging.getLogger(__name__)
 
@@ -132,16 +132,7 @@ def jobs_cancel(
             result.skipped.update(s for _, _, s in rows if s in JobStatus.terminal())
             now = timezone.now()
             for pk, kind in pending:
-                abandon(
-                    Job.objects.filter(pk=pk, status=JobStatus.PENDING),
-                    pk=pk,
-                    kind=kind,
-                    status=JobStatus.CANCELLED,
-                    error=CANCELLED_ERROR,
-                    actor=actor,
-                    now=now,
-                    extra={"cancel_requested": True},
-                )
+                cancel_pending(pk, kind=kind, actor=actor, now=now)
             Job.objects.filter(pk__in=running).update(cancel_requested=True, updated_at=now)
             event_record_many(job_ids=running, type=JobEventType.CANCEL_REQUESTED, actor=actor)
             changed = [pk for pk, _ in pending] + running

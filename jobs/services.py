@@ -106,7 +106,7 @@ def job_cancel(*, job: Job, actor: str = "") -> Job:
     """
     # A pending job may have run before and be waiting for a retry: its
     # kind's on_abandon hook settles that run (see transitions.abandon).
-    ended = transitions.cancel_pending(job, actor=actor)
+    ended = transitions.cancel_pending(job.pk, kind=job.kind, actor=actor)
     requested = ended is not None or transitions.request_cancel(job, actor=actor)
     job.refresh_from_db()
     if not requested:

@@ -348,21 +348,20 @@ def report_progress(
 CANCELLED_ERROR = {"code": "cancelled", "message": "The job was cancelled."}
 
 
-def cancel_pending(job: Job, *, actor: str) -> str | None:
-    """Cancel ``job`` if it is pending; return how it ended (see ``abandon``), or None.
+def cancel_pending(pk: uuid.UUID, *, kind: str, actor: str, now: datetime | None = None) -> str | None:
+    """Cancel the job ``pk`` if it is pending; return how it ended (see ``abandon``), or None.
 
     A pending job may have run before (it waits for a retry), so its kind's
     ``on_abandon`` hook settles that run.
     """
-    now = timezone.now()
     return abandon(
-        Job.objects.filter(pk=job.pk, status=JobStatus.PENDING),
-        pk=job.pk,
-        kind=job.kind,
+        Job.objects.filter(pk=pk, status=JobStatus.PENDING),
+        pk=pk,
+        kind=kind,
         status=JobStatus.CANCELLED,
         error=CANCELLED_ERROR,
         actor=actor,
-        now=now,
+        now=now or timezone.now(),
         extra={"cancel_requested": True},
     )
 
@@ -395,19 +394,7 @@ def fail_lost(pk: uuid.UUID, *, kind: str, actor: str, now: datetime) -> str | N
     with no attempts left. It fails with ``worker_lost``, unless its hook
     finds the work done (then it completes).
     """
-    rows = Job.objects.filter(pk=pk, attempts__gte=F("max_attempts"), cancel_requested=False).filter(
-        lease_expired(now) | Q(status=JobStatus.PENDING)
-    )
-    return abandon(
-        rows,
-        pk=pk,
-        kind=kind,
-        status=JobStatus.FAILED,
-        error=WORKER_LOST,
-        actor=actor,
-        now=now,
-        message=f"{WORKER_LOST['code']}: the lease expired on the last attempt",
-    )
+    return _end_lost(pk, kind=kind, actor=actor, now=now, cancelled=False)
 
 
 def cancel_lost(pk: uuid.UUID, *, kind: str, actor: str, now: datetime) -> str | None:
@@ -417,19 +404,22 @@ def cancel_lost(pk: uuid.UUID, *, kind: str, actor: str, now: datetime) -> str |
     earlier version, or by a retry that raced the cancel): nobody may claim
     it any more, so only this ends it.
     """
-    rows = Job.objects.filter(pk=pk, cancel_requested=True).filter(
+    return _end_lost(pk, kind=kind, actor=actor, now=now, cancelled=True)
+
+
+def _end_lost(pk: uuid.UUID, *, kind: str, actor: str, now: datetime, cancelled: bool) -> str | None:
+    rows = Job.objects.filter(pk=pk, cancel_requested=cancelled).filter(
         lease_expired(now) | Q(status=JobStatus.PENDING)
     )
+    if cancelled:
+        status, error, message = JobStatus.CANCELLED, CANCELLED_ERROR, "the worker stopped after the cancel request"
+    else:
+        rows = rows.filter(attempts__gte=F("max_attempts"))
+        status, error, message = JobStatus.FAILED, WORKER_LOST, "the lease expired on the last attempt"
     return abandon(
-        rows,
-        pk=pk,
-        kind=kind,
-        status=JobStatus.CANCELLED,
-        error=CANCELLED_ERROR,
-        actor=actor,
-        now=now,
-        message="cancelled: the worker stopped after the cancel request",
-    )
+        rows, pk=pk, kind=kind, status=status, error=error, actor=actor, now=now,
+        message=f"{error['code']}: {message}",
+    )  # fmt: skip
 
 
 def recover_lost(pk: uuid.UUID, *, attempt: int, now: datetime) -> bool:
