@@ -7,10 +7,11 @@ transaction nor blocks inserts for long.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -55,10 +56,39 @@ def pk_batches(queryset: JobQuerySet, size: int) -> Iterator[list[uuid.UUID]]:
         last = batch[-1]
 
 
-def _locked(ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, str]]:
+# One locked row of a batch: primary key, kind, status.
+Row = tuple[uuid.UUID, str, str]
+
+
+def _locked(ids: list[uuid.UUID]) -> list[Row]:
     return list(
         Job.objects.select_for_update().filter(pk__in=ids).values_list("pk", "kind", "status")
     )
+
+
+def _in_locked_batches(
+    queryset: JobQuerySet,
+    *,
+    eligible: Collection[str],
+    apply: Callable[[list[Row]], None],
+    batch_size: int,
+) -> BulkResult:
+    """Run ``apply`` on the eligible rows of each batch, locked, one transaction a batch.
+
+    Rows are re-read under the lock because a worker may have moved a job on
+    since the queryset was built; what is no longer eligible is counted as
+    skipped by its status, and a batch with nothing eligible is left alone.
+    """
+    result = BulkResult()
+    for ids in pk_batches(queryset, batch_size):
+        with transaction.atomic():
+            rows = _locked(ids)
+            chosen = [row for row in rows if row[2] in eligible]
+            result.skipped.update(status for _, _, status in rows if status not in eligible)
+            if chosen:
+                apply(chosen)
+        result.changed += len(chosen)
+    return result
 
 
 def jobs_retry(
@@ -69,35 +99,30 @@ def jobs_retry(
     on_batch: BatchCallback | None = None,
 ) -> BulkResult:
     """Send failed and cancelled jobs back to pending with fresh attempts, and enqueue them."""
-    result = BulkResult()
-    for ids in pk_batches(queryset, batch_size):
-        with transaction.atomic():
-            rows = _locked(ids)
-            eligible = [(pk, kind) for pk, kind, status in rows if status in RETRYABLE]
-            result.skipped.update(status for _, _, status in rows if status not in RETRYABLE)
-            if not eligible:
-                continue
-            now = timezone.now()
-            Job.objects.filter(pk__in=[pk for pk, _ in eligible]).update(
-                status=JobStatus.PENDING,
-                attempts=0,
-                result=None,
-                error=None,
-                cancel_requested=False,
-                progress_percentage=0,
-                progress_message="",
-                started_at=None,
-                finished_at=None,
-                expires_at=None,
-                available_at=None,
-                updated_at=now,
-            )
-            event_record_many(job_ids=[pk for pk, _ in eligible], type=JobEventType.RETRIED, actor=actor)
-            transaction.on_commit(lambda batch=eligible: _enqueue_all(batch), robust=True)
-            if on_batch:
-                on_batch([pk for pk, _ in eligible])
-        result.changed += len(eligible)
-    return result
+
+    def send_back(rows: list[Row]) -> None:
+        pks = [pk for pk, _, _ in rows]
+        Job.objects.filter(pk__in=pks).update(
+            status=JobStatus.PENDING,
+            attempts=0,
+            result=None,
+            error=None,
+            cancel_requested=False,
+            progress_percentage=0,
+            progress_message="",
+            started_at=None,
+            finished_at=None,
+            expires_at=None,
+            available_at=None,
+            updated_at=timezone.now(),
+        )
+        event_record_many(job_ids=pks, type=JobEventType.RETRIED, actor=actor)
+        sends = [(pk, kind) for pk, kind, _ in rows]
+        transaction.on_commit(functools.partial(_enqueue_all, sends), robust=True)
+        if on_batch:
+            on_batch(pks)
+
+    return _in_locked_batches(queryset, eligible=RETRYABLE, apply=send_back, batch_size=batch_size)
 
 
 def _enqueue_all(batch: list[tuple[uuid.UUID, str]]) -> None:
@@ -123,23 +148,21 @@ def jobs_cancel(
     ``on_abandon`` hook settles that run as it is cancelled (see
     ``transitions.abandon``), and may complete it instead.
     """
-    result = BulkResult()
-    for ids in pk_batches(queryset, batch_size):
-        with transaction.atomic():
-            rows = _locked(ids)
-            pending = [(pk, kind) for pk, kind, status in rows if status == JobStatus.PENDING]
-            running = [pk for pk, _, status in rows if status == JobStatus.PROCESSING]
-            result.skipped.update(s for _, _, s in rows if s in JobStatus.terminal())
-            now = timezone.now()
-            for pk, kind in pending:
-                cancel_pending(pk, kind=kind, actor=actor, now=now)
-            Job.objects.filter(pk__in=running).update(cancel_requested=True, updated_at=now)
-            event_record_many(job_ids=running, type=JobEventType.CANCEL_REQUESTED, actor=actor)
-            changed = [pk for pk, _ in pending] + running
-            if on_batch and changed:
-                on_batch(changed)
-        result.changed += len(pending) + len(running)
-    return result
+
+    def cancel(rows: list[Row]) -> None:
+        pending = [(pk, kind) for pk, kind, status in rows if status == JobStatus.PENDING]
+        running = [pk for pk, _, status in rows if status == JobStatus.PROCESSING]
+        now = timezone.now()
+        for pk, kind in pending:
+            cancel_pending(pk, kind=kind, actor=actor, now=now)
+        Job.objects.filter(pk__in=running).update(cancel_requested=True, updated_at=now)
+        event_record_many(job_ids=running, type=JobEventType.CANCEL_REQUESTED, actor=actor)
+        if on_batch:
+            on_batch([pk for pk, _ in pending] + running)
+
+    return _in_locked_batches(
+        queryset, eligible=JobStatus.active(), apply=cancel, batch_size=batch_size
+    )
 
 
 def jobs_purge(
@@ -149,17 +172,17 @@ def jobs_purge(
     on_batch: BatchCallback | None = None,
 ) -> BulkResult:
     """Delete finished jobs; pending and processing ones are skipped."""
-    result = BulkResult()
-    for ids in pk_batches(queryset, batch_size):
-        with transaction.atomic():
-            rows = _locked(ids)
-            doomed = [pk for pk, _, status in rows if status in JobStatus.terminal()]
-            result.skipped.update(s for _, _, s in rows if s not in JobStatus.terminal())
-            if on_batch and doomed:
-                on_batch(doomed)
-            Job.objects.filter(pk__in=doomed, status__in=JobStatus.terminal()).delete()
-        result.changed += len(doomed)
-    return result
+
+    def delete(rows: list[Row]) -> None:
+        doomed = [pk for pk, _, _ in rows]
+        # Before the delete: the admin's callback logs each job while it still exists.
+        if on_batch:
+            on_batch(doomed)
+        Job.objects.filter(pk__in=doomed, status__in=JobStatus.terminal()).delete()
+
+    return _in_locked_batches(
+        queryset, eligible=JobStatus.terminal(), apply=delete, batch_size=batch_size
+    )
 
 
 def jobs_purge_expired(
