@@ -33,6 +33,8 @@ from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponseBase, QueryDict
 from django.urls import Resolver404, get_resolver, set_script_prefix
 
+from jobs.api.actions import prefers_wait
+
 # Threads per web process for synchronous views: as many as the process's
 # database pool holds connections, so a request never waits for one.
 SYNC_THREADS = int(os.environ.get("WEB_SYNC_THREADS") or os.environ.get("DB_POOL_MAX_SIZE") or 20) or 20
@@ -65,7 +67,8 @@ class OneHopASGIHandler(ASGIHandler):
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Serve one ASGI connection: synchronous views in one hop, the rest as Django does."""
-        if scope["type"] != "http" or self._view_is_async(_probe(scope)):
+        if scope["type"] != "http" or self._view_is_async(_probe(scope)) or prefers_wait(scope["headers"]):
+            # `Prefer: wait=N` may wait: on a thread of its own, not the pool's.
             await super().__call__(scope, receive, send)
             return
         try:

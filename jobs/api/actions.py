@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
@@ -85,6 +85,25 @@ def parse_preference(request: Request) -> Preference:
         elif token == "wait" and value.isascii() and value.isdigit():
             wait = min(float(value), float(jobs_settings.PREFER_WAIT_MAX))
     return Preference(respond_async=flagged or preferred, wait=wait, preferred=preferred)
+
+
+def prefers_wait(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """True when raw ASGI ``headers`` carry ``Prefer: wait=N`` with N > 0.
+
+    Such a request may wait for its job: the ASGI handler serves it on a
+    thread of its own rather than on its fixed pool, whose threads every
+    other request needs (``wait_until_finished`` then waits on the event loop).
+    """
+    for name, value in headers:
+        if name.lower() != b"prefer":
+            continue
+        for item in value.decode("latin-1").split(","):
+            match = _PREFERENCE.match(item.split(";", 1)[0])
+            if match and match.group(1).lower() == "wait":
+                number = (match.group(2) or "").strip('"')
+                if number.isascii() and number.isdigit() and int(number) > 0:
+                    return True
+    return False
 
 
 def runs_as_job(

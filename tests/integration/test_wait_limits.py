@@ -161,14 +161,18 @@ def test_waits_and_streams_over_the_cap_get_429_with_retry_after(server, user):
                     client.get(f"/api/jobs/{job['id']}/?wait=3", headers={"If-None-Match": etag})
                 )
                 await asyncio.sleep(0.5)
-                refused_stream = await client.get(events)
+                refused_stream = await answer_of(client, events)
                 refused_poll = await client.get(
                     f"/api/jobs/{job['id']}/?wait=3", headers={"If-None-Match": etag}
                 )
                 assert (await long_poll).status_code == 304
             return answers, refused_stream, refused_poll
 
-    answers, refused_stream, refused_poll = asyncio.run(scenario())
+    async def bounded() -> tuple[list[httpx.Response], httpx.Response, httpx.Response]:
+        async with asyncio.timeout(30):
+            return await scenario()
+
+    answers, refused_stream, refused_poll = asyncio.run(bounded())
     statuses = sorted(response.status_code for response in answers)
     assert statuses == [202, 202, 202, 429, 429, 429], statuses
     for refused in [*(r for r in answers if r.status_code == 429), refused_stream, refused_poll]:
@@ -180,6 +184,14 @@ def test_waits_and_streams_over_the_cap_get_429_with_retry_after(server, user):
     assert Job.objects.count() == 4
 
 
+async def answer_of(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """GET ``url``; the body only when it is not an open event stream (which never ends)."""
+    async with client.stream("GET", url) as response:
+        if response.status_code != 200:
+            await response.aread()
+        return response
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -188,7 +200,11 @@ def percentile(values: list[float], fraction: float) -> float:
 @pytest.mark.slow
 @pytest.mark.real_queue
 def test_one_users_waits_leave_another_user_fast(server, user, other_user):
-    """More waits than the pool has connections: before the fix they held them all while sleeping."""
+    """More waits than the process has database connections and sync-view threads (both 4 here).
+
+    Before the fix each wait slept in a pool thread holding a connection:
+    the other user's GET queued behind them (median 7.8 s, p99 15.6 s).
+    """
     pool, waits = 4, 16
     base = server(DB_POOL_MAX_SIZE=str(pool), JOBS_MAX_WAITS_PER_USER=str(waits))
     alice, bob = bearer(user), bearer(other_user)
