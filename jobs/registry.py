@@ -171,15 +171,22 @@ def get_kind(name: str) -> JobKind:
 
 def _load_views() -> None:
     # Job-capable API actions (@runs_as_job) register their kinds when their
-    # views module is imported: a worker imports the URLconf, and with it
-    # every view, before it gives up on a kind.
+    # views module is imported: importing the URLconf imports every view.
+    # Not at start-up (an AppConfig.ready() importing the URLconf could build
+    # the admin's URLs before every app registered its models), but the first
+    # time anyone asks for a kind, as Django's own URL checks do.
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 - imported for its side effect
 
 
 def all_kinds() -> list[JobKind]:
-    """Return every registered kind, sorted by name."""
+    """Return every registered kind, sorted by name; the same in every process.
+
+    Kinds of job-capable endpoints are registered when their views are
+    imported, so this imports the URLconf first (cached after the first call).
+    """
+    _load_views()
     return sorted(_registry.values(), key=lambda kind: kind.name)
 
 
