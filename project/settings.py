@@ -4,48 +4,27 @@ Everything that differs between a laptop and production comes from the
 environment; the defaults give a working embedded set-up (SQLite and the
 django-q2 ORM broker) with nothing to install.
 
-Environment variables:
-
-- ``DJANGO_SECRET_KEY``: required unless ``DJANGO_DEBUG`` is on.
-- ``DJANGO_DEBUG``: ``1``/``true`` to enable debug mode (default off).
-- ``ALLOWED_HOSTS``: comma-separated host names (default: localhost names).
-- ``DATABASE_URL``: e.g. ``postgres://postgres@127.0.0.1:5432/jobs``
-  (default: ``var/db.sqlite3`` in the repository, in WAL mode).
-- ``REDIS_URL``: Redis for the cache and throttles, and django-q2's Redis broker.
-- ``JOBS_BROKER``: ``database`` (the job table is the queue; PostgreSQL's
-  default), ``redis`` (the default with ``REDIS_URL``) or ``orm`` (SQLite's default).
-- ``Q_WORKERS``, ``Q_TIMEOUT``, ``Q_RETRY``: django-q2 cluster tuning.
-- ``PURCHASES_PAYMENT_DELAY``: seconds the simulated payment provider takes.
+Every environment variable is declared, with its type, default and meaning, in
+``project/env.py`` (the ``JOBS_*`` ones in ``jobs/conf.py``) and read here
+through ``env(name)``; README.md's "Configuration" table is rendered from them.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from jobs.conf import from_environment as jobs_from_environment
+from project.env import env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
+DEBUG = env("DJANGO_DEBUG")
 
-def env_bool(name: str, default: bool = False) -> bool:
-    """Read a boolean from the environment ("1", "true", "yes", "on")."""
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str) -> list[str]:
-    """Read a comma-separated list from the environment."""
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-DEBUG = env_bool("DJANGO_DEBUG")
-
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+SECRET_KEY = env("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -55,7 +34,7 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -110,7 +89,7 @@ ASGI_APPLICATION = "project.asgi.application"
 SQLITE_PATH = VAR_DIR / "db.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}",
+        env("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}",
         conn_max_age=0,
     )
 }
@@ -118,17 +97,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # django-q2's ORM broker polls several times a second; reconnecting each
     # time costs PostgreSQL a new backend process. Keep connections, check
     # them before reuse (a restarted server is noticed, not fatal).
-    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
+    DATABASES["default"]["CONN_MAX_AGE"] = env("DB_CONN_MAX_AGE")
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # ASGI web processes (project/asgi.py) share a bounded pool instead: a
     # burst of requests, each on a thread of its own, then waits for a
     # connection rather than running PostgreSQL out of them.
-    if int(os.environ.get("DB_POOL_MAX_SIZE", "0")) > 0:
+    if env("DB_POOL_MAX_SIZE") > 0:
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
-            "max_size": int(os.environ["DB_POOL_MAX_SIZE"]),
+            "max_size": env("DB_POOL_MAX_SIZE"),
             "timeout": 30,
         }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -144,7 +123,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Tests use a file, not memory, so worker subprocesses can share it.
     DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("SQLITE_TEST_PATH") or str(VAR_DIR / "test.sqlite3")
+        "NAME": env("SQLITE_TEST_PATH") or str(VAR_DIR / "test.sqlite3")
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -190,17 +169,17 @@ REST_FRAMEWORK = {
     # Generous per-user limits: polling and submitting answer 429 with
     # Retry-After beyond them.
     "DEFAULT_THROTTLE_RATES": {
-        "jobs.poll": os.environ.get("API_THROTTLE_POLL", "1200/min"),
-        "jobs.submit": os.environ.get("API_THROTTLE_SUBMIT", "120/min"),
+        "jobs.poll": env("API_THROTTLE_POLL"),
+        "jobs.submit": env("API_THROTTLE_SUBMIT"),
         # Password guessing (project/throttling.py): sign-in attempts per client
         # address, and failed sign-ins per username, on the token endpoint and
         # the login pages.
-        "auth.address": os.environ.get("API_THROTTLE_LOGIN_ADDRESS", "30/min"),
-        "auth.username": os.environ.get("API_THROTTLE_LOGIN_FAILURES", "10/min"),
+        "auth.address": env("API_THROTTLE_LOGIN_ADDRESS"),
+        "auth.username": env("API_THROTTLE_LOGIN_FAILURES"),
     },
     # Proxies in front of the app whose X-Forwarded-For is trusted for the
     # client address; 0 (REMOTE_ADDR only) so a client cannot name its own.
-    "NUM_PROXIES": int(os.environ.get("API_NUM_PROXIES", "0")),
+    "NUM_PROXIES": env("API_NUM_PROXIES"),
 }
 # OpenAPI 3 at /api/schema/ and Swagger UI at /api/docs/, both public (they
 # describe the API, not anyone's data); Swagger UI's files are served from
@@ -237,21 +216,22 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Request bodies over this many bytes get 413; JSON nested deeper than this, 400.
-API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(64 * 1024)))
+API_MAX_BODY_BYTES = env("API_MAX_BODY_BYTES")
 # A request line and headers over this many bytes in all get 431 and the
 # connection closed, while they are parsed (project/http_protocol.py).
-HTTP_MAX_HEADER_BYTES = int(os.environ.get("HTTP_MAX_HEADER_BYTES", str(64 * 1024)))
+HTTP_MAX_HEADER_BYTES = env("HTTP_MAX_HEADER_BYTES")
 # Seconds a web process remembers a valid API token (project/authentication.py).
-API_TOKEN_CACHE_SECONDS = float(os.environ.get("API_TOKEN_CACHE_SECONDS", "5"))
+API_TOKEN_CACHE_SECONDS = env("API_TOKEN_CACHE_SECONDS")
 API_MAX_JSON_DEPTH = 20
 
 # Throttle counters live in the cache: per process by default, shared
 # between processes when Redis is configured.
-if os.environ.get("REDIS_URL"):
+REDIS_URL = env("REDIS_URL")
+if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": os.environ["REDIS_URL"],
+            "LOCATION": REDIS_URL,
         }
     }
 
@@ -268,24 +248,23 @@ if os.environ.get("REDIS_URL"):
 # - "orm": django-q2's ORM broker, a queue table; the default on SQLite, where
 #   the cluster looks at it when the file has a new commit (jobs/sqlite_broker.py).
 _is_postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-JOBS_BROKER = os.environ.get("JOBS_BROKER") or (
-    "redis" if os.environ.get("REDIS_URL") else "database" if _is_postgres else "orm"
+# env() refuses any other value than the three.
+JOBS_BROKER = env(
+    "JOBS_BROKER", default="redis" if REDIS_URL else "database" if _is_postgres else "orm"
 )
-if JOBS_BROKER not in {"database", "redis", "orm"}:
-    raise ImproperlyConfigured(f"JOBS_BROKER must be database, redis or orm, not {JOBS_BROKER!r}.")
 if JOBS_BROKER == "database" and not _is_postgres:
     raise ImproperlyConfigured(
         "JOBS_BROKER=database needs PostgreSQL (LISTEN/NOTIFY, SKIP LOCKED): set DATABASE_URL "
         "to a PostgreSQL database, or use JOBS_BROKER=orm."
     )
-if JOBS_BROKER == "redis" and not os.environ.get("REDIS_URL"):
+if JOBS_BROKER == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("JOBS_BROKER=redis needs REDIS_URL, e.g. redis://127.0.0.1:6379/0.")
 
 Q_CLUSTER = {
     "name": "jobs",
-    "workers": int(os.environ.get("Q_WORKERS", "2")),
-    "timeout": int(os.environ.get("Q_TIMEOUT", "300")),
-    "retry": int(os.environ.get("Q_RETRY", "360")),
+    "workers": env("Q_WORKERS"),
+    "timeout": env("Q_TIMEOUT"),
+    "retry": env("Q_RETRY"),
     # Retries are the job runner's business; django-q2 only re-delivers a
     # task whose worker vanished.
     "max_attempts": 3,
@@ -298,18 +277,16 @@ Q_CLUSTER = {
     # NOTIFY, and on SQLite the ORM broker by the file's commits: both only
     # look this often for tasks whose retry time came. The ORM broker on
     # PostgreSQL polls, so this is its pickup latency (and its idle cost).
-    "poll": float(
-        os.environ.get("Q_POLL", "0.05" if JOBS_BROKER == "orm" and _is_postgres else "1.0")
-    ),
+    "poll": env("Q_POLL", default=0.05 if JOBS_BROKER == "orm" and _is_postgres else 1.0),
     # Jobs a cluster takes from the queue per look: more is cheaper for many
     # short jobs, fewer shares long jobs better between several clusters.
-    "bulk": int(os.environ.get("Q_BULK") or 2 * int(os.environ.get("Q_WORKERS", "2"))),
+    "bulk": env("Q_BULK", default=2 * env("Q_WORKERS")),
     # A worker process is replaced after this many tasks (a leak cannot grow for ever).
-    "recycle": int(os.environ.get("Q_RECYCLE", "1000")),
+    "recycle": env("Q_RECYCLE"),
     "label": "Django Q2",
 }
 if JOBS_BROKER == "redis":
-    Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+    Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
 if JOBS_BROKER == "database":
@@ -320,7 +297,7 @@ elif JOBS_BROKER == "orm" and not _is_postgres:
 # The per-user cap on waits and streams (jobs/wait_limits.py) counts slots
 # that every web process must see: in Redis when configured, else in files
 # under var/ (the web processes of one machine; atomic between them).
-if not os.environ.get("REDIS_URL"):
+if not REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "jobs_waits": {
@@ -333,34 +310,24 @@ if not os.environ.get("REDIS_URL"):
 
 # --- Application settings -------------------------------------------------
 
-# The jobs engine's defaults are in jobs/conf.py; override them here, e.g.
-# JOBS = {"DEFAULT_TTL": 3 * 24 * 3600}.
+# The jobs engine's settings and defaults are declared in jobs/conf.py; the
+# JOBS_* environment variables that are set override them (tests shorten the
+# timings, and name extra handler modules such as the fault-injection kinds).
+# Override others here, e.g. JOBS = {"DEFAULT_TTL": 3 * 24 * 3600, ...}.
 JOBS: dict = {
-    # Extra modules with @job handlers (the tests' fault-injection kinds).
-    "HANDLER_MODULES": env_list("JOBS_HANDLER_MODULES", ""),
-    "WAIT_SLOTS_CACHE": "default" if os.environ.get("REDIS_URL") else "jobs_waits",
+    "WAIT_SLOTS_CACHE": "default" if REDIS_URL else "jobs_waits",
+    **jobs_from_environment(),
 }
-# Timing knobs, from the environment when set (tests shorten them).
-for _name in (
-    "DEFAULT_TIMEOUT", "LEASE_GRACE", "KILL_MARGIN", "REAPER_INTERVAL", "LOST_AFTER",
-    "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DEFAULT_TTL", "PURGE_EVERY_MINUTES",
-    "PREFER_WAIT_MAX", "LONG_POLL_MAX", "WATCH_DB_THREADS", "STREAM_HEARTBEAT", "STREAM_MAX_SECONDS",
-    "MAX_WAITS_PER_USER",
-):  # fmt: skip
-    if os.environ.get(f"JOBS_{_name}"):
-        JOBS[_name] = int(os.environ[f"JOBS_{_name}"])
-if os.environ.get("JOBS_WATCH_INTERVAL"):
-    JOBS["WATCH_INTERVAL"] = float(os.environ["JOBS_WATCH_INTERVAL"])
 
 # Defaults in purchases/conf.py.
 PURCHASES = {
-    "PAYMENT_DELAY": float(os.environ.get("PURCHASES_PAYMENT_DELAY", "2.0")),
+    "PAYMENT_DELAY": env("PURCHASES_PAYMENT_DELAY"),
     # Read when the handler is registered, at start-up.
-    "TIMEOUT": int(os.environ.get("PURCHASES_TIMEOUT", "120")),
+    "TIMEOUT": env("PURCHASES_TIMEOUT"),
     # A few seconds of pretend work in the sales report (0 in the tests).
-    "REPORT_DELAY": float(os.environ.get("PURCHASES_REPORT_DELAY", "3.0")),
+    "REPORT_DELAY": env("PURCHASES_REPORT_DELAY"),
     # Seconds a sales report job may run (read at start-up, like TIMEOUT).
-    "REPORT_TIMEOUT": int(os.environ.get("PURCHASES_REPORT_TIMEOUT", "60")),
+    "REPORT_TIMEOUT": env("PURCHASES_REPORT_TIMEOUT"),
 }
 
 LOGGING = {
