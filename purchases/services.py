@@ -30,20 +30,7 @@ def order_reserve(*, job_id: uuid.UUID, owner_id: Any, goods: list[dict[str, int
     wanted = {line["product_id"]: line["quantity"] for line in goods}
     try:
         with transaction.atomic():
-            # Lock in primary-key order so concurrent purchases of the same
-            # products queue up instead of deadlocking.
-            products = list(
-                Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
-            )
-            if len(products) != len(wanted):
-                raise JobError(
-                    "product_unavailable",
-                    "A product in this purchase no longer exists. Reload the products and retry.",
-                )
-            short = [p for p in products if p.stock < wanted[p.pk]]
-            if short:
-                detail = ", ".join(f"{p.name}: {p.stock} left" for p in short)
-                raise JobError("insufficient_stock", f"Not enough stock ({detail}).")
+            products = _stock_take(wanted)
             order = Order.objects.create(
                 owner_id=owner_id,
                 job_id=job_id,
@@ -54,8 +41,6 @@ def order_reserve(*, job_id: uuid.UUID, owner_id: Any, goods: list[dict[str, int
                 OrderLine(order=order, product=p, quantity=wanted[p.pk], unit_price=p.price)
                 for p in products
             )
-            for product in products:
-                Product.objects.filter(pk=product.pk).update(stock=F("stock") - wanted[product.pk])
     except IntegrityError:
         # A concurrent run of the same job made the order first.
         existing = order_for_job(job_id=job_id)
@@ -74,20 +59,35 @@ def order_rereserve(*, order: Order) -> Order:
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status != OrderStatus.RELEASED:
             return locked
-        lines = list(locked.lines.all())
-        wanted = {line.product_id: line.quantity for line in lines}
-        products = list(Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
-        short = [p for p in products if p.stock < wanted[p.pk]]
-        if short:
-            detail = ", ".join(f"{p.name}: {p.stock} left" for p in short)
-            raise JobError("insufficient_stock", f"Not enough stock ({detail}).")
-        for product in products:
-            Product.objects.filter(pk=product.pk).update(stock=F("stock") - wanted[product.pk])
+        _stock_take({line.product_id: line.quantity for line in locked.lines.all()})
         locked.status = OrderStatus.RESERVED
         locked.failure_code = ""
         locked.payment_attempt += 1
         locked.save(update_fields=["status", "failure_code", "payment_attempt", "updated_at"])
     return locked
+
+
+def _stock_take(wanted: dict[int, int]) -> list[Product]:
+    """Take ``wanted`` (quantity by product id) from stock; return the products, locked.
+
+    Call inside a transaction. Raises ``JobError`` ("product_unavailable" or
+    "insufficient_stock") before any stock is taken.
+    """
+    # Lock in primary-key order so concurrent purchases of the same
+    # products queue up instead of deadlocking.
+    products = list(Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
+    if len(products) != len(wanted):
+        raise JobError(
+            "product_unavailable",
+            "A product in this purchase no longer exists. Reload the products and retry.",
+        )
+    short = [p for p in products if p.stock < wanted[p.pk]]
+    if short:
+        detail = ", ".join(f"{p.name}: {p.stock} left" for p in short)
+        raise JobError("insufficient_stock", f"Not enough stock ({detail}).")
+    for product in products:
+        Product.objects.filter(pk=product.pk).update(stock=F("stock") - wanted[product.pk])
+    return products
 
 
 def order_confirm(*, order: Order, charge: PaymentCharge) -> Order:
