@@ -18,9 +18,8 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from rest_framework.authtoken.models import Token
 
+from jobs.api.streams import Credentials
 from tests.integration.test_wait_limits import fresh_wait_slots, server  # noqa: F401 - fixtures
-
-pytestmark = [pytest.mark.slow, pytest.mark.real_queue]
 
 HEARTBEAT = 1
 MARGIN = 3.0
@@ -48,6 +47,8 @@ def in_own_connection(func: Any, *args: Any) -> None:
         connections.close_all()
 
 
+@pytest.mark.slow
+@pytest.mark.real_queue
 @pytest.mark.parametrize("revoke", [revoke_both, revoke_token, deactivate], ids=lambda f: f.__name__)
 def test_stream_ends_within_a_heartbeat_of_revoked_credentials(server, user, revoke):
     base = server(JOBS_STREAM_HEARTBEAT=str(HEARTBEAT), JOBS_STREAM_MAX_SECONDS="120")
@@ -82,3 +83,34 @@ def test_stream_ends_within_a_heartbeat_of_revoked_credentials(server, user, rev
     data = lines[lines.index("event: revoked") + 1]
     body = json.loads(data.removeprefix("data: "))
     assert body["code"] == "not_authenticated" and body["detail"]
+
+
+# --- The check itself, in process -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_credentials_hold_while_the_token_exists_and_the_user_is_active(user, other_user):
+    token, _ = Token.objects.get_or_create(user=user)
+    credentials = Credentials(user_pk=user.pk, token_key=token.key)
+    assert credentials.still_hold()
+    assert not Credentials(user_pk=other_user.pk, token_key=token.key).still_hold()
+    deactivate(user)
+    assert not credentials.still_hold()
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    assert credentials.still_hold()
+    token.delete()
+    assert not credentials.still_hold()
+
+
+@pytest.mark.django_db
+def test_session_credentials_end_with_the_session_or_the_user(user, client):
+    client.force_login(user)
+    credentials = Credentials(user_pk=user.pk, session_key=client.session.session_key)
+    assert credentials.still_hold()
+    deactivate(user)
+    assert not credentials.still_hold()
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    client.logout()  # deletes the session
+    assert not credentials.still_hold()
