@@ -139,6 +139,11 @@ _PROJECT_VARS: tuple[Var, ...] = (
         default_text="`DB_POOL_MAX_SIZE`, else `20`",
     ),
     Var(
+        "WEB_WAITING_THREADS", int, 1000,
+        "threads per ASGI web process for requests that may wait (`Prefer: wait=N`); a backstop "
+        "behind `JOBS_MAX_WAITS_PER_USER`",
+    ),
+    Var(
         "SQLITE_TEST_PATH", str, "", "the SQLite file the tests use (worker processes share it)",
         default_text="`var/test.sqlite3`",
     ),
