@@ -2,8 +2,11 @@
 
 ``project/settings.py`` reads them through ``env(name)``, which parses each
 value to its declared type and names the variable when it does not parse.
-The ``JOBS_*`` variables are declared with the engine's settings in
-``jobs/conf.py`` and read there (``jobs.conf.from_environment``).
+A few are read where they are used, before or without settings (``BIND``,
+``WEB_SYNC_THREADS``, ``WEB_WAITING_THREADS``, ``DEMO_PASSWORD``): they are
+declared here all the same, so that they are documented. The engine's
+``JOBS_*`` variables (all but ``JOBS_BROKER``) are declared with its settings
+in ``jobs/conf.py`` and read there (``jobs.conf.from_environment``).
 
 README.md's "Configuration" table is rendered from these declarations
 (``python -m project.env`` prints it) and a test compares the two, so a
