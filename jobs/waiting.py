@@ -64,9 +64,7 @@ def wait_until_finished(job: Job, *, timeout: float) -> Job:
     release_connection()
     loop = _request_event_loop()
     if loop is not None:
-        from asgiref.sync import async_to_sync
-
-        found = async_to_sync(_await_finished)(job.pk, timeout)
+        found = asyncio.run_coroutine_threadsafe(_await_finished(job.pk, timeout), loop).result()
     else:
         found = _poll_finished(job.pk, timeout)
     # Deleted meanwhile (purged): the caller still answers with what it had.
@@ -112,19 +110,37 @@ async def _await_finished(job_pk: Any, timeout: float) -> Job | None:
                 pass  # one last read, then answer
 
 
-def _request_event_loop() -> asyncio.AbstractEventLoop | None:
-    # The event loop that runs this request when the thread is one of
-    # asgiref's sync_to_async threads (a synchronous view under ASGI);
-    # None under WSGI, in tests and in workers.
-    try:
-        from asgiref.sync import SyncToAsync
+_serving_loop: asyncio.AbstractEventLoop | None = None
 
-        loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-        pid = getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None)
-    except AttributeError:  # asgiref internals moved: poll
+
+def serve_waits_from(loop: asyncio.AbstractEventLoop) -> None:
+    """Let request threads wait on ``loop``'s job watcher (the ASGI handler's event loop)."""
+    global _serving_loop
+    _serving_loop = loop
+
+
+def _request_event_loop() -> asyncio.AbstractEventLoop | None:
+    # The event loop serving this request, seen from the request's thread:
+    # the one the ASGI handler registered, or asgiref's when the thread is
+    # one of its sync_to_async threads. None under WSGI, in tests and in
+    # workers (and in the loop's own thread, which must not block on it).
+    loop = _serving_loop
+    if loop is None:
+        try:
+            from asgiref.sync import SyncToAsync
+
+            loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+            if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+                loop = None
+        except AttributeError:  # asgiref internals moved: poll
+            return None
+    if loop is None or loop.is_closed() or not loop.is_running():
         return None
-    if loop is None or pid != os.getpid() or not loop.is_running():
-        return None
+    try:
+        if asyncio.get_running_loop() is loop:
+            return None
+    except RuntimeError:  # no loop in this thread: the usual case
+        pass
     return loop
 
 

@@ -34,10 +34,16 @@ from django.http import HttpRequest, HttpResponseBase, QueryDict
 from django.urls import Resolver404, get_resolver, set_script_prefix
 
 from jobs.api.actions import prefers_wait
+from jobs.waiting import serve_waits_from
 
 # Threads per web process for synchronous views: as many as the process's
 # database pool holds connections, so a request never waits for one.
 SYNC_THREADS = int(os.environ.get("WEB_SYNC_THREADS") or os.environ.get("DB_POOL_MAX_SIZE") or 20) or 20
+# Threads for requests that may wait (`Prefer: wait=N`), apart from the pool
+# above so waiting never holds up other requests. A waiting thread holds no
+# database connection (jobs.waiting); their number is bounded by the users'
+# caps on waits (JOBS["MAX_WAITS_PER_USER"]), this is a backstop.
+WAITING_THREADS = int(os.environ.get("WEB_WAITING_THREADS") or 1000)
 
 
 class _SyncChain(BaseHandler):
@@ -64,11 +70,11 @@ class OneHopASGIHandler(ASGIHandler):
         self._sync_handler = _SyncChain()
         self._sync_handler.load_middleware(is_async=False)
         self._threads = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="django-sync")
+        self._waiting_threads = ThreadPoolExecutor(max_workers=WAITING_THREADS, thread_name_prefix="django-wait")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Serve one ASGI connection: synchronous views in one hop, the rest as Django does."""
-        if scope["type"] != "http" or self._view_is_async(_probe(scope)) or prefers_wait(scope["headers"]):
-            # `Prefer: wait=N` may wait: on a thread of its own, not the pool's.
+        if scope["type"] != "http" or self._view_is_async(_probe(scope)):
             await super().__call__(scope, receive, send)
             return
         try:
@@ -76,8 +82,13 @@ class OneHopASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         loop = asyncio.get_running_loop()
+        threads = self._threads
+        if prefers_wait(scope["headers"]):
+            # It may wait on this loop's job watcher, from a thread apart.
+            serve_waits_from(loop)
+            threads = self._waiting_threads
         try:
-            response = await loop.run_in_executor(self._threads, self._respond, scope, body_file, send, loop)
+            response = await loop.run_in_executor(threads, self._respond, scope, body_file, send, loop)
             if response is not None:
                 await self.send_response(response, send)
         finally:
