@@ -11,8 +11,9 @@ from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from jobs.api.errors import request_error
-from jobs.api.parsers import LimitedJSONParser
+from project import schema  # noqa: F401 - registers the token endpoint's OpenAPI documentation
+from project.errors import request_error
+from project.parsers import LimitedJSONParser
 from project.throttling import LoginAddressThrottle, LoginFailureThrottle, LoginThrottled
 
 

@@ -1,5 +1,7 @@
 """OpenAPI pieces shared by the job endpoints and the apps that submit jobs.
 
+Apps import them through ``jobs.api.public``.
+
 Documentation only: nothing here changes what a view does. drf-spectacular
 reads these declarations (``@extend_schema`` on the views, the extensions
 below) to build ``/api/schema/``; ``tests/integration/test_openapi.py`` keeps
@@ -10,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiViewExtension
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
-    extend_schema,
 )
 from rest_framework import serializers
 
@@ -190,20 +191,56 @@ class JobProgressSerializer(serializers.Serializer):
 class JobErrorSerializer(serializers.Serializer):
     code = serializers.CharField(
         help_text="Machine-readable: `cancelled`, `timeout`, `worker_lost`, `internal_error`, "
-        "or the handler's own code (for purchases: `insufficient_stock`, `product_unavailable`, "
-        "`payment_declined`)."
+        "or the handler's own code."
     )
     message = serializers.CharField(help_text="For humans; never a traceback.")
 
 
-# A schema for the ``result`` of each job kind that has one: apps register
-# theirs (``register_result_schema``) when their API module is imported.
+# What each job kind documents about itself: apps call ``document_kind`` when
+# their API module is imported, so the engine names no app's kinds or codes.
 RESULT_SCHEMAS: dict[str, type[serializers.Serializer]] = {}
+ERROR_CODES: dict[str, tuple[str, ...]] = {}
 
 
-def register_result_schema(kind: str, serializer_class: type[serializers.Serializer]) -> None:
-    """Document what a completed job of ``kind`` carries in ``result``."""
-    RESULT_SCHEMAS[kind] = serializer_class
+def document_kind(
+    kind: str,
+    *,
+    result: type[serializers.Serializer] | None = None,
+    error_codes: tuple[str, ...] = (),
+    examples: tuple[OpenApiExample, ...] = (),
+) -> None:
+    """Document a job kind in the job document's schema.
+
+    ``result`` is what a completed job of ``kind`` carries in ``result``;
+    ``error_codes`` are the codes its handler fails with (``JobError``);
+    ``examples`` are job documents of this kind (see ``job_example``), shown on
+    ``GET /api/jobs/{id}/`` after the engine's own.
+    """
+    if result is not None:
+        RESULT_SCHEMAS[kind] = result
+    if error_codes:
+        ERROR_CODES[kind] = tuple(error_codes)
+    POLL_EXAMPLES.extend(examples)
+
+
+class JobErrorSerializerExtension(OpenApiSerializerExtension):
+    """The job error: the engine's codes, and each documented kind's own."""
+
+    target_class = JobErrorSerializer
+
+    def get_name(self, auto_schema: Any, direction: str) -> str:
+        return "JobError"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if ERROR_CODES:
+            per_kind = "; ".join(
+                f"`{kind}`: " + ", ".join(f"`{code}`" for code in ERROR_CODES[kind])
+                for kind in sorted(ERROR_CODES)
+            )
+            code = schema["properties"]["code"]
+            code["description"] = code["description"].removesuffix(".") + f" ({per_kind})."
+        return schema
 
 
 class JobSerializerExtension(OpenApiSerializerExtension):
@@ -249,7 +286,9 @@ class JobSerializerExtension(OpenApiSerializerExtension):
             "readOnly": True,
             "description": "Null unless the job failed or was cancelled.",
         }
-        properties["kind"]["description"] = "The operation, e.g. `purchases.execute`."
+        properties["kind"]["description"] = "The operation (its job kind" + (
+            f", e.g. `{kinds[0]}`)." if kinds else ")."
+        )
         properties["attempts"]["description"] = "Runs started so far (a retried job runs again)."
         properties["cancel_requested"]["description"] = (
             "A cancel was asked for; a processing job stops at its next progress report."
@@ -258,13 +297,17 @@ class JobSerializerExtension(OpenApiSerializerExtension):
         return schema
 
 
-def job_example(status: str = JobStatus.PENDING, **overrides: Any) -> dict[str, Any]:
-    """A job document as the API sends it, for the examples in the schema."""
+# The kind the engine's own examples show: apps document theirs (``document_kind``).
+EXAMPLE_KIND = "app.operation"
+
+
+def job_example(status: str = JobStatus.PENDING, *, kind: str = EXAMPLE_KIND, **overrides: Any) -> dict[str, Any]:
+    """A job document of ``kind`` as the API sends it, for the examples in the schema."""
     job_id = "8d3c0e4a-5b7f-4c1e-9a3d-2f6b8e1c4d5a"
     document = {
         "id": job_id,
         "url": f"http://localhost:8000/api/jobs/{job_id}/",
-        "kind": "purchases.execute",
+        "kind": kind,
         "status": status,
         "progress": {"percentage": 0, "message": ""},
         "result": None,
@@ -281,60 +324,16 @@ def job_example(status: str = JobStatus.PENDING, **overrides: Any) -> dict[str, 
     return document
 
 
-# Job documents as ``GET /api/jobs/{id}/`` shows them along the way.
+# Job documents as ``GET /api/jobs/{id}/`` shows them along the way; apps
+# add theirs with ``document_kind``.
 POLL_EXAMPLES = [
     OpenApiExample(
         "Processing",
         value=job_example(
             "processing",
-            progress={"percentage": 40, "message": "Charging the payment"},
+            progress={"percentage": 40, "message": "Halfway there"},
             attempts=1,
             started_at="2025-01-01T12:00:01Z",
-        ),
-        response_only=True,
-        status_codes=["200"],
-    ),
-    OpenApiExample(
-        "Completed purchase",
-        value=job_example(
-            "completed",
-            progress={"percentage": 100, "message": "Order confirmed"},
-            result={
-                "order_id": 1,
-                "total": "178.00",
-                "currency": "EUR",
-                "lines": [
-                    {
-                        "product_id": 1,
-                        "sku": "KB-01",
-                        "name": "Mechanical keyboard",
-                        "quantity": 2,
-                        "unit_price": "89.00",
-                        "line_total": "178.00",
-                    }
-                ],
-            },
-            attempts=1,
-            started_at="2025-01-01T12:00:01Z",
-            finished_at="2025-01-01T12:00:03Z",
-            expires_at="2025-01-08T12:00:03Z",
-        ),
-        response_only=True,
-        status_codes=["200"],
-    ),
-    OpenApiExample(
-        "Failed purchase",
-        value=job_example(
-            "failed",
-            progress={"percentage": 10, "message": "Reserving stock"},
-            error={
-                "code": "insufficient_stock",
-                "message": "Not enough stock (Mechanical keyboard: 1 left).",
-            },
-            attempts=1,
-            started_at="2025-01-01T12:00:01Z",
-            finished_at="2025-01-01T12:00:02Z",
-            expires_at="2025-01-08T12:00:02Z",
         ),
         response_only=True,
         status_codes=["200"],
@@ -342,11 +341,23 @@ POLL_EXAMPLES = [
 ]
 
 
-def job_response(description: str, *examples: OpenApiExample) -> OpenApiResponse:
-    """A response carrying the job document."""
+def job_document_response(description: str, *examples: OpenApiExample) -> OpenApiResponse:
+    """An OpenAPI response carrying the job document (not to be confused with
+    ``jobs.api.responses.job_response``, which sends one)."""
     from jobs.api.serializers import JobSerializer
 
     return OpenApiResponse(JobSerializer, description=description, examples=list(examples))
+
+
+def poll_response(description: str) -> OpenApiResponse:
+    """The job document as a poll answers it, with every documented kind's examples.
+
+    The list is passed on, not copied: apps' API modules, imported after this
+    one, still add their examples before the schema is generated.
+    """
+    from jobs.api.serializers import JobSerializer
+
+    return OpenApiResponse(JobSerializer, description=description, examples=POLL_EXAMPLES)
 
 
 # --- Submitting jobs --------------------------------------------------------
@@ -359,100 +370,3 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "same job with `Idempotent-Replayed: true`; the same key with another body is `422`. "
     "1 to 255 printable characters, for example a UUID; a quoted string is unquoted.",
 )
-
-
-def submit_schema(
-    request: Any,
-    *,
-    summary: str,
-    description: str,
-    request_examples: list[OpenApiExample] = (),
-    **kwargs: Any,
-) -> Any:
-    """``@extend_schema`` for a ``JobSubmitView``: 202 and the job, or why not.
-
-    ``request`` is the kind's input serializer; ``kwargs`` go to ``extend_schema``
-    (``tags``, ``operation_id``).
-    """
-    return extend_schema(
-        **kwargs,
-        summary=summary,
-        description=description,
-        request={"application/json": request},
-        parameters=[
-            IDEMPOTENCY_KEY,
-            *job_document_headers([202]),
-            response_header("Location", [202], "The job's URL path: poll it with `GET`.", required=True),
-            response_header(
-                "Retry-After",
-                [202],
-                "Seconds to wait before the first poll.",
-                required=True,
-                schema=RETRY_AFTER_SCHEMA,
-            ),
-            response_header(
-                "Idempotent-Replayed",
-                [202],
-                "`true` when an earlier request with the same `Idempotency-Key` created this job.",
-                schema={"type": "string", "enum": ["true"]},
-            ),
-            RETRY_AFTER_ON_429,
-            WWW_AUTHENTICATE_ON_401,
-        ],
-        responses={
-            202: job_response(
-                "Accepted: the job is stored and queued. Poll `Location` until its status is final.",
-                OpenApiExample("Pending job", value=job_example(), response_only=True, status_codes=["202"]),
-            ),
-            400: BAD_REQUEST,
-            401: UNAUTHORIZED,
-            403: FORBIDDEN_CSRF,
-            413: PAYLOAD_TOO_LARGE,
-            415: UNSUPPORTED_MEDIA_TYPE,
-            422: error_response(
-                "This `Idempotency-Key` was already used with a different body (`idempotency_key_reused`).",
-            ),
-            429: THROTTLED,
-        },
-        examples=list(request_examples),
-    )
-
-
-# --- The token endpoint (DRF's ObtainAuthToken) -------------------------------
-
-
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send it as `Authorization: Bearer <token>`.")
-
-
-class ObtainAuthTokenSchema(OpenApiViewExtension):
-    """Document DRF's token login, mounted in ``project/urls.py``."""
-
-    target_class = "rest_framework.authtoken.views.ObtainAuthToken"
-    match_subclasses = True
-    priority = 1  # over drf-spectacular's own extension for this view
-
-    def view_replacement(self) -> Any:
-        from rest_framework.authtoken.serializers import AuthTokenSerializer
-
-        @extend_schema(
-            tags=["auth"],
-            summary="Get an API token",
-            description="Exchange a username and password for the user's token (the same token "
-            "each time). No authentication: a stale token sent along does not matter.",
-            request=AuthTokenSerializer,
-            responses={
-                200: OpenApiResponse(TokenSerializer, description="The token."),
-                400: OpenApiResponse(
-                    BAD_REQUEST_BODY,
-                    description="Missing fields, a wrong username or password (`non_field_errors`), "
-                    "or a body that is not valid JSON.",
-                ),
-                413: PAYLOAD_TOO_LARGE,
-                415: error_response("Send JSON or a form (`application/x-www-form-urlencoded`)."),
-            },
-        )
-        class DocumentedObtainAuthToken(self.target):
-            pass
-
-        return DocumentedObtainAuthToken

@@ -103,7 +103,7 @@ def job_capable_schema(
         ],
         responses={
             inline_status: OpenApiResponse(response, description=inline),
-            202: docs.job_response(accepted),
+            202: docs.job_document_response(accepted),
             400: docs.BAD_REQUEST,
             401: docs.UNAUTHORIZED,
             403: docs.FORBIDDEN_CSRF,

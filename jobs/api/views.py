@@ -1,9 +1,8 @@
-"""Thin views over the jobs services: get, list, cancel, delete, submit."""
+"""Thin views over the jobs services: get, list, cancel, delete."""
 
 from __future__ import annotations
 
 from datetime import UTC
-from typing import ClassVar
 
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
@@ -18,13 +17,13 @@ from rest_framework.views import APIView
 
 from jobs.api import schema as docs
 from jobs.api import schema_async
-from jobs.api.responses import job_accepted_response, job_response
+from jobs.api.responses import job_response
 from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
 from jobs.events import actor_for_user
 from jobs.models import Job, JobStatus
 from jobs.selectors import job_get_for_owner, job_list_for_owner
-from jobs.services import job_cancel, job_delete, job_submit
+from jobs.services import job_cancel, job_delete
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
@@ -60,7 +59,7 @@ class JobDetailView(APIView):
             docs.WWW_AUTHENTICATE_ON_401,
         ],
         responses={
-            200: docs.job_response("The job document.", *docs.POLL_EXAMPLES),
+            200: docs.poll_response("The job document."),
             304: OpenApiResponse(
                 description="Not modified: the job is as in your `If-None-Match`. No body."
             ),
@@ -117,8 +116,8 @@ class JobCancelView(APIView):
             docs.WWW_AUTHENTICATE_ON_401,
         ],
         responses={
-            200: docs.job_response("Cancelled: the job document, status `cancelled`."),
-            202: docs.job_response(
+            200: docs.job_document_response("Cancelled: the job document, status `cancelled`."),
+            202: docs.job_document_response(
                 "Cancel requested: the job is still processing; poll it to see how it ends."
             ),
             401: docs.UNAUTHORIZED,
@@ -194,7 +193,7 @@ class JobPagination(CursorPagination):
         OpenApiParameter(
             "kind",
             type={"type": "string", "maxLength": 100},
-            description="Only jobs of this kind, e.g. `purchases.execute`.",
+            description="Only jobs of this kind (`app.operation`).",
         ),
         docs.WWW_AUTHENTICATE_ON_401,
     ],
@@ -223,27 +222,6 @@ class JobListView(ListAPIView):
         if kind and (len(kind) > 100 or "\x00" in kind):
             raise ValidationError({"kind": ["Send a job kind name of at most 100 characters."]})
         return job_list_for_owner(owner=self.request.user, status=wanted, kind=kind)
-
-
-class JobSubmitView(APIView):
-    """Base view that turns a POST into a job of ``kind``: 202 and the job document.
-
-    Subclass it with ``kind = "app.action"``; the kind's serializer validates
-    the body. An ``Idempotency-Key`` header makes retries of the POST safe.
-    """
-
-    kind: ClassVar[str]
-    throttle_classes = [JobsRateThrottle]
-    throttle_scope = "jobs.submit"
-
-    def post(self, request: Request) -> Response:
-        submission = job_submit(
-            kind=self.kind,
-            payload=request.data,
-            owner=request.user,
-            idempotency_key=idempotency_key_from(request),
-        )
-        return job_accepted_response(submission.job, request, replayed=not submission.created)
 
 
 def idempotency_key_from(request: Request) -> str | None:

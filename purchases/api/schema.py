@@ -1,4 +1,8 @@
-"""OpenAPI pieces of the purchases API (documentation only; see jobs/api/schema.py)."""
+"""OpenAPI pieces of the purchases API (documentation only; see jobs/api/public.py).
+
+The purchase kinds' results, error codes and example job documents are
+documented here, in the app, and handed to the engine with ``document_kind``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
-from jobs.api.schema import register_result_schema
+from jobs.api.public import document_kind, job_example
 from purchases.conf import purchases_setting
 from purchases.serializers import SalesReportResultSerializer
 
@@ -34,8 +38,64 @@ class PurchaseResultSerializer(serializers.Serializer):
     lines = PurchaseResultLineSerializer(many=True)
 
 
-register_result_schema(PURCHASE_KIND, PurchaseResultSerializer)
-register_result_schema(REPORT_KIND, SalesReportResultSerializer)
+# Job documents of a purchase as `GET /api/jobs/{id}/` shows them.
+PURCHASE_JOB_EXAMPLES = (
+    OpenApiExample(
+        "Completed purchase",
+        value=job_example(
+            "completed",
+            kind=PURCHASE_KIND,
+            progress={"percentage": 100, "message": "Order confirmed"},
+            result={
+                "order_id": 1,
+                "total": "178.00",
+                "currency": "EUR",
+                "lines": [
+                    {
+                        "product_id": 1,
+                        "sku": "KB-01",
+                        "name": "Mechanical keyboard",
+                        "quantity": 2,
+                        "unit_price": "89.00",
+                        "line_total": "178.00",
+                    }
+                ],
+            },
+            attempts=1,
+            started_at="2025-01-01T12:00:01Z",
+            finished_at="2025-01-01T12:00:03Z",
+            expires_at="2025-01-08T12:00:03Z",
+        ),
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Failed purchase",
+        value=job_example(
+            "failed",
+            kind=PURCHASE_KIND,
+            progress={"percentage": 10, "message": "Reserving stock"},
+            error={
+                "code": "insufficient_stock",
+                "message": "Not enough stock (Mechanical keyboard: 1 left).",
+            },
+            attempts=1,
+            started_at="2025-01-01T12:00:01Z",
+            finished_at="2025-01-01T12:00:02Z",
+            expires_at="2025-01-08T12:00:02Z",
+        ),
+        response_only=True,
+        status_codes=["200"],
+    ),
+)
+
+document_kind(
+    PURCHASE_KIND,
+    result=PurchaseResultSerializer,
+    error_codes=("insufficient_stock", "product_unavailable", "payment_declined"),
+    examples=PURCHASE_JOB_EXAMPLES,
+)
+document_kind(REPORT_KIND, result=SalesReportResultSerializer)
 
 
 class PurchaseSerializerExtension(OpenApiSerializerExtension):

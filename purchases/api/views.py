@@ -11,11 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs import current_job
-from jobs.api import schema as docs
-from jobs.api.actions import runs_as_job
-from jobs.api.schema_async import job_capable_schema
-from jobs.api.throttling import JobsRateThrottle
+from jobs import current_job, runs_as_job
+from jobs.api import public as docs
+from jobs.api.public import JobsRateThrottle, job_capable_schema
 from purchases.api.schema import (
     PURCHASE_EXAMPLES,
     PURCHASE_KIND,

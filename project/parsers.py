@@ -1,4 +1,7 @@
-"""A JSON parser with limits: body size (413), nesting depth, no NaN or Infinity."""
+"""A JSON parser with limits: body size (413), nesting depth, no NaN or Infinity.
+
+The project's default parser (settings' ``DEFAULT_PARSER_CLASSES``) for every app's API.
+"""
 
 from __future__ import annotations
 

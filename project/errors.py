@@ -1,4 +1,8 @@
-"""The one place where the engine's exceptions become HTTP responses."""
+"""The API's one exception handler: engine exceptions and Django's refusals become JSON.
+
+Project-wide (settings' ``EXCEPTION_HANDLER`` answers for every app's views),
+so it lives with the project, not in the engine.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +88,7 @@ def request_error(exc: SuspiciousOperation) -> tuple[str, str, int]:
     if isinstance(exc, RequestDataTooBig):
         return (
             f"The request body is over the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE}-byte limit.",
-            # The code of the JSON parser's own 413 (jobs.api.parsers.RequestTooLarge).
+            # The code of the JSON parser's own 413 (project.parsers.RequestTooLarge).
             "request_too_large",
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
