@@ -27,20 +27,24 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions, status
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+
+from jobs.api.throttling import RequestTimeRateThrottle
 
 # Used when REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] does not name the scope, so
 # a project that overrides the rates cannot switch the brake off by accident.
 DEFAULT_RATES: dict[str, str] = {"auth.address": "30/min", "auth.username": "10/min"}
 
 
-class _LoginThrottle(SimpleRateThrottle):
-    """A throttle whose rates are read at request time, with defaults for its scopes."""
+class _LoginThrottle(RequestTimeRateThrottle):
+    """A throttle whose rates are read at request time, with defaults for its scopes.
 
-    @property
-    def THROTTLE_RATES(self) -> dict[str, str | None]:  # noqa: N802 - DRF's attribute name
-        return {**DEFAULT_RATES, **api_settings.DEFAULT_THROTTLE_RATES}
+    Counted as DRF counts (a list of recent attempts per key), not per fixed
+    window like the jobs throttles (``FixedWindowThrottle``): no double burst
+    at a window's edge, at the price of DRF's race (parallel attempts may all
+    read the list before any of them is stored).
+    """
+
+    default_rates = DEFAULT_RATES
 
 
 class LoginAddressThrottle(_LoginThrottle):
@@ -74,29 +78,21 @@ class LoginFailureThrottle(_LoginThrottle):
 
     def allow_request(self, request: Any, view: Any) -> bool:
         """Allow the attempt unless the username has used up its failures; count nothing."""
-        if self.rate is None:
+        if not self.prepare(request, view):
             return True
-        self.key = self.get_cache_key(request, view)
-        if self.key is None:
-            return True
-        self.now = self.timer()
         self.history = self._recent(self.cache.get(self.key, []))
         return len(self.history) < self.num_requests
 
     def record_failure(self, request: Any, view: Any = None) -> None:
         """Count a failed sign-in against the posted username."""
-        if self.rate is None:
-            return
-        key = self.get_cache_key(request, view)
-        if key is None:
+        if not self.prepare(request, view):
             return
         # Read again: the password check took a while and other attempts
         # may have failed meanwhile. (Like DRF's own throttles this is not
         # atomic; parallel failures can lose a count, never block a user.)
-        self.now = self.timer()
-        history = self._recent(self.cache.get(key, []))
+        history = self._recent(self.cache.get(self.key, []))
         history.insert(0, self.now)
-        self.cache.set(key, history, self.duration)
+        self.cache.set(self.key, history, self.duration)
 
     def wait(self) -> float:
         """Seconds until the oldest failure that keeps the username over its limit expires."""

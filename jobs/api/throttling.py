@@ -1,46 +1,63 @@
-"""Per-user throttles for polling and submitting jobs."""
+"""Per-user throttles for polling and submitting jobs, and the bases other throttles share.
+
+``RequestTimeRateThrottle`` reads its rates per request; ``FixedWindowThrottle``
+counts per fixed window on top of it; ``JobsRateThrottle`` is the scoped
+throttle the jobs and purchases views use. A project's own throttles may
+build on either base.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
 
-class JobsRateThrottle(ScopedRateThrottle):
-    """DRF's scoped throttle, counted per fixed window, with rates read at request time.
-
-    DRF's own keeps every request's time in a list per user and stores the
-    whole list back in the cache at each request: at 1,200 polls a minute
-    that is a list of up to 1,200 floats pickled twice per poll, a tenth of
-    a poll's CPU, and two clients racing can both slip through. This one
-    keeps one counter per user and window (``cache.add`` then ``cache.incr``,
-    atomic on Redis and within a process on the local-memory cache). The
-    price: at a window's edge a client may send up to twice the rate in one
-    window's length. ``Retry-After`` is the time left in the window.
+class RequestTimeRateThrottle(SimpleRateThrottle):
+    """DRF's rate throttle with its rates read at request time.
 
     DRF copies ``DEFAULT_THROTTLE_RATES`` into a class attribute at import;
     reading it per request lets settings (and ``override_settings``) apply.
+    ``default_rates`` stand in for scopes the settings do not name.
+    """
+
+    default_rates: dict[str, str] = {}
+
+    @property
+    def THROTTLE_RATES(self) -> dict[str, str | None]:  # noqa: N802 - DRF's attribute name
+        if not self.default_rates:
+            return api_settings.DEFAULT_THROTTLE_RATES
+        return {**self.default_rates, **api_settings.DEFAULT_THROTTLE_RATES}
+
+    def prepare(self, request: Any, view: Any) -> bool:
+        """Set ``key`` and ``now`` for ``request``; False when it is not counted (no rate, or no key)."""
+        if self.rate is None:
+            return False
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return False
+        self.now = self.timer()
+        return True
+
+
+class FixedWindowThrottle(RequestTimeRateThrottle):
+    """A rate throttle counted per fixed window.
+
+    DRF's own keeps every request's time in a list per key and stores the
+    whole list back in the cache at each request: at 1,200 polls a minute
+    that is a list of up to 1,200 floats pickled twice per poll, a tenth of
+    a poll's CPU, and two clients racing can both slip through. This one
+    keeps one counter per key and window (``cache.add`` then ``cache.incr``,
+    atomic on Redis and within a process on the local-memory cache). The
+    price: at a window's edge a client may send up to twice the rate in one
+    window's length. ``Retry-After`` is the time left in the window.
     """
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        """True while this user's requests in the current window are within the rate."""
-        # A long poll re-reads the job after each change it hears of; only
-        # the request itself counts against the rate.
-        if getattr(request._request, "_jobs_recheck", False):
+        """True while this key's requests in the current window are within the rate."""
+        if not self.prepare(request, view):
             return True
-        self.scope = getattr(view, self.scope_attr, None)
-        if not self.scope:
-            return True
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        if self.rate is None:
-            return True
-        self.key = self.get_cache_key(request, view)
-        if self.key is None:
-            return True
-        self.now = self.timer()
         window = int(self.now // self.duration)
         self.window_ends = (window + 1) * self.duration
         counter = f"{self.key}:w{window}"
@@ -58,6 +75,18 @@ class JobsRateThrottle(ScopedRateThrottle):
         """Seconds until the current window ends (the ``Retry-After``)."""
         return max(0.0, self.window_ends - self.now)
 
-    @property
-    def THROTTLE_RATES(self) -> dict[str, str | None]:  # noqa: N802 - DRF's attribute name
-        return api_settings.DEFAULT_THROTTLE_RATES
+
+class JobsRateThrottle(ScopedRateThrottle, FixedWindowThrottle):
+    """DRF's scoped throttle (the view's ``throttle_scope`` names the rate), per fixed window.
+
+    DRF's ``ScopedRateThrottle.allow_request`` resolves the scope and its
+    rate, then hands over to ``FixedWindowThrottle`` to count.
+    """
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        """True while this user's requests in the current window are within the view's rate."""
+        # A long poll re-reads the job after each change it hears of; only
+        # the request itself counts against the rate.
+        if getattr(request._request, "_jobs_recheck", False):
+            return True
+        return super().allow_request(request, view)
