@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from jobs import queue
 from jobs.conf import jobs_settings
-from jobs.events import event_record_many
 from jobs.models import Job, JobEventType, JobQuerySet, JobStatus
+from jobs.timeline import event_record_many
 from jobs.transitions import cancel_pending
 
 logger = logging.getLogger(__name__)

@@ -27,11 +27,11 @@ from django_q.exceptions import TimeoutException as QueueTimeout
 from jobs import queue
 from jobs.conf import jobs_settings
 from jobs.context import JobContext, running
-from jobs.events import event_record
 from jobs.exceptions import JobCancelled, JobError, JobTimeout, UnknownJobKind
 from jobs.models import Job, JobEventType, JobStatus
 from jobs.recovery import fail_exhausted
 from jobs.registry import ActionResponse, get_kind, ttl_for
+from jobs.timeline import event_record
 from jobs.transitions import CANCELLED_ERROR, abandon, claim, finish, requeue, still_ours, worker_name
 
 __all__ = ["backoff_delay", "claim", "refusal_error", "run_job", "time_limit", "worker_name"]

@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from jobs import queue, transitions
 from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState
-from jobs.events import actor_for_user
 from jobs.models import Job, JobStatus
 from jobs.registry import get_kind
+from jobs.timeline import actor_for_user
 
 @dataclass(frozen=True)
 class Submission:

@@ -12,9 +12,9 @@ from django.template.response import TemplateResponse
 from django.utils.text import format_lazy
 from django.utils.translation import ngettext
 
-from jobs.events import actor_for_user
 from jobs.maintenance import BulkResult, jobs_cancel, jobs_purge, jobs_retry
 from jobs.models import Job, JobQuerySet, JobStatus
+from jobs.timeline import actor_for_user
 
 WHY_SKIPPED = {
     "retry": "only failed or cancelled jobs can be retried",

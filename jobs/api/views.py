@@ -20,10 +20,10 @@ from jobs.api import schema_async
 from jobs.api.responses import job_response
 from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
-from jobs.events import actor_for_user
 from jobs.models import Job, JobStatus
 from jobs.selectors import job_get_for_owner, job_list_for_owner
 from jobs.services import job_cancel, job_delete
+from jobs.timeline import actor_for_user
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 

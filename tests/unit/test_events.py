@@ -9,10 +9,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from jobs import JobError
-from jobs.events import actor_for_user, event_record, event_record_many
 from jobs.models import Job, JobEvent, JobStatus
 from jobs.runner import run_job, worker_name
 from jobs.services import job_submit
+from jobs.timeline import actor_for_user, event_record, event_record_many
 from tests.conftest import token_client
 from tests.integration.admin_helpers import change_url, post_action, staff_client
 from tests.unit import handlers

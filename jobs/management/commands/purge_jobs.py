@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 from django.utils import timezone
 
-from jobs.cli import duration, positive_int
 from jobs.maintenance import jobs_purge
+from jobs.management.arguments import duration, positive_int
 from jobs.models import Job, JobStatus
 
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--older-than", type=duration, help="finished longer ago than this, e.g. 7d")
         parser.add_argument("--status", choices=[status.value for status in JobStatus.terminal()], help="only jobs with this status")
-        parser.add_argument("--kind", help="only jobs of this kind, e.g. purchases.execute")
+        parser.add_argument("--kind", help="only jobs of this kind (app.operation)")
         parser.add_argument("--dry-run", action="store_true", help="print what would go; change nothing")
         parser.add_argument("--batch-size", type=positive_int, default=1000, help="jobs per transaction")
 

@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 from django.utils import timezone
 
-from jobs.cli import duration, positive_int
 from jobs.maintenance import RETRYABLE, jobs_retry
+from jobs.management.arguments import duration, positive_int
 from jobs.models import Job, JobStatus
 
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--status", choices=[status.value for status in RETRYABLE], default=JobStatus.FAILED)
-        parser.add_argument("--kind", help="only jobs of this kind, e.g. purchases.execute")
+        parser.add_argument("--kind", help="only jobs of this kind (app.operation)")
         parser.add_argument("--since", type=duration, help="only jobs that finished within this, e.g. 2h")
         parser.add_argument("--dry-run", action="store_true", help="print what would be retried; change nothing")
         parser.add_argument("--batch-size", type=positive_int, default=500, help="jobs per transaction")

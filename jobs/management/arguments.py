@@ -1,4 +1,4 @@
-"""Argument types shared by the jobs management commands."""
+"""Argument types (argparse `type=` callables) shared by the jobs management commands."""
 
 from __future__ import annotations
 

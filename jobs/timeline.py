@@ -1,4 +1,7 @@
-"""Recording a job's timeline (JobEvent rows): who did what, when, on which attempt."""
+"""The audit timeline of a job (JobEvent rows): who did what, when, on which attempt.
+
+Not the `/events/` stream (`jobs.api.streams`), which tells clients of changes as they happen.
+"""
 
 from __future__ import annotations
 
