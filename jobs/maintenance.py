@@ -91,7 +91,7 @@ def _in_locked_batches(
     return result
 
 
-def jobs_retry(
+def jobs_bulk_retry(
     queryset: JobQuerySet,
     *,
     actor: str,
@@ -135,7 +135,7 @@ def _enqueue_all(batch: list[tuple[uuid.UUID, str]]) -> None:
             logger.exception("Could not enqueue retried job %s (%s)", pk, kind)
 
 
-def jobs_cancel(
+def jobs_bulk_cancel(
     queryset: JobQuerySet,
     *,
     actor: str,
@@ -143,6 +143,8 @@ def jobs_cancel(
     on_batch: BatchCallback | None = None,
 ) -> BulkResult:
     """Cancel pending jobs at once and ask processing ones to stop; finished jobs are skipped.
+
+    The bulk form of ``jobs.services.job_cancel``, for a queryset of any size.
 
     A pending job may have run before (it waits for a retry): its kind's
     ``on_abandon`` hook settles that run as it is cancelled (see
@@ -165,7 +167,7 @@ def jobs_cancel(
     )
 
 
-def jobs_purge(
+def jobs_bulk_purge(
     queryset: JobQuerySet,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -190,7 +192,7 @@ def jobs_purge_expired(
 ) -> int:
     """Delete finished jobs whose time to live has passed; return how many went."""
     expired = Job.objects.expired(now or timezone.now()).filter(status__in=JobStatus.terminal())
-    return jobs_purge(expired, batch_size=batch_size, on_batch=on_batch).changed
+    return jobs_bulk_purge(expired, batch_size=batch_size, on_batch=on_batch).changed
 
 
 def purge_expired_task() -> dict[str, int]:

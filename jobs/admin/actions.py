@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.text import format_lazy
 from django.utils.translation import ngettext
 
-from jobs.maintenance import BulkResult, jobs_cancel, jobs_purge, jobs_retry
+from jobs.maintenance import BulkResult, jobs_bulk_cancel, jobs_bulk_purge, jobs_bulk_retry
 from jobs.models import Job, JobQuerySet, JobStatus
 from jobs.timeline import actor_for_user
 
@@ -55,21 +55,21 @@ def report(modeladmin: admin.ModelAdmin, request: HttpRequest, verb: str, what: 
 @admin.action(description="Retry selected failed or cancelled jobs", permissions=["retry"])
 def retry_jobs(modeladmin, request: HttpRequest, queryset: JobQuerySet) -> None:
     actor = actor_for_user(request.user, via="staff")
-    result = jobs_retry(queryset, actor=actor, on_batch=_log(request, CHANGE, "Retried"))
+    result = jobs_bulk_retry(queryset, actor=actor, on_batch=_log(request, CHANGE, "Retried"))
     report(modeladmin, request, "Retried", "retry", result)
 
 
 @admin.action(description="Cancel selected jobs", permissions=["cancel"])
 def cancel_jobs(modeladmin, request: HttpRequest, queryset: JobQuerySet) -> None:
     actor = actor_for_user(request.user, via="staff")
-    result = jobs_cancel(queryset, actor=actor, on_batch=_log(request, CHANGE, "Cancelled"))
+    result = jobs_bulk_cancel(queryset, actor=actor, on_batch=_log(request, CHANGE, "Cancelled"))
     report(modeladmin, request, "Cancelled", "cancel", result)
 
 
 @admin.action(description="Purge selected finished jobs", permissions=["delete"])
 def purge_jobs(modeladmin, request: HttpRequest, queryset: JobQuerySet) -> TemplateResponse | None:
     if request.POST.get("post") == "yes":
-        result = jobs_purge(queryset, on_batch=_log(request, DELETION, "Purged"))
+        result = jobs_bulk_purge(queryset, on_batch=_log(request, DELETION, "Purged"))
         report(modeladmin, request, "Purged", "purge", result)
         return None
     finished = queryset.filter(status__in=JobStatus.terminal()).count()

@@ -234,7 +234,7 @@ def test_the_reaper_books_its_next_run_before_the_scheduler_look_one_interval_la
 
 
 def test_staff_cancelling_a_pending_job_whose_earlier_run_was_paid_completes_it(user, make_product, reload):
-    from jobs.maintenance import jobs_cancel
+    from jobs.maintenance import jobs_bulk_cancel
 
     product = make_product(stock=5)
     job = job_submit(
@@ -246,7 +246,7 @@ def test_staff_cancelling_a_pending_job_whose_earlier_run_was_paid_completes_it(
     # Its worker died before recording the outcome and the reaper queued it again.
     Job.objects.filter(pk=job.pk).update(status=JobStatus.PENDING, result=None, finished_at=None)
 
-    jobs_cancel(Job.objects.filter(pk=job.pk), actor="staff:admin")
+    jobs_bulk_cancel(Job.objects.filter(pk=job.pk), actor="staff:admin")
 
     job = reload(job)
     assert job.status == JobStatus.COMPLETED

@@ -13,10 +13,10 @@ from django_q.models import Schedule, Task
 
 from jobs import queue
 from jobs.maintenance import (
-    jobs_cancel,
-    jobs_purge,
+    jobs_bulk_cancel,
+    jobs_bulk_purge,
+    jobs_bulk_retry,
     jobs_purge_expired,
-    jobs_retry,
     pk_batches,
     purge_expired_task,
 )
@@ -63,7 +63,7 @@ def test_kinds_without_a_ttl_use_the_setting(user, jobs_setting, expected):
         assert run_job(str(done.pk)) == S.COMPLETED
         assert run_job(str(failed.pk)) == S.FAILED
         job_cancel(job=cancelled)
-        jobs_cancel(Job.objects.filter(pk=bulk_cancelled.pk), actor="test")
+        jobs_bulk_cancel(Job.objects.filter(pk=bulk_cancelled.pk), actor="test")
     assert [ttl_of(job) for job in (done, failed, cancelled, bulk_cancelled)] == [expected] * 4
 
 
@@ -74,7 +74,7 @@ def test_unfinished_jobs_never_expire(user, make_job):
     waiting = job_submit(kind="tests.boom", payload={}, owner=user).job
     assert run_job(str(waiting.pk)) == "retrying"
     retried = finished(make_job, S.FAILED, expires_in=timedelta(days=1))
-    jobs_retry(Job.objects.filter(pk=retried.pk), actor="test")
+    jobs_bulk_retry(Job.objects.filter(pk=retried.pk), actor="test")
 
     rows = Job.objects.filter(pk__in=[pending.pk, processing.pk, waiting.pk, retried.pk])
     assert sorted(rows.values_list("status", "expires_at")) == [(S.PENDING, None)] * 3 + [(S.PROCESSING, None)]
@@ -175,9 +175,9 @@ def test_pk_batches_cover_every_key_once_in_order(make_job):
 @pytest.mark.parametrize(
     ("operation", "status", "after"),
     [
-        (lambda qs, **kw: jobs_retry(qs, actor="t", **kw), S.FAILED, S.PENDING),
-        (lambda qs, **kw: jobs_cancel(qs, actor="t", **kw), S.PENDING, S.CANCELLED),
-        (lambda qs, **kw: jobs_purge(qs, **kw), S.COMPLETED, None),
+        (lambda qs, **kw: jobs_bulk_retry(qs, actor="t", **kw), S.FAILED, S.PENDING),
+        (lambda qs, **kw: jobs_bulk_cancel(qs, actor="t", **kw), S.PENDING, S.CANCELLED),
+        (lambda qs, **kw: jobs_bulk_purge(qs, **kw), S.COMPLETED, None),
     ],
 )
 def test_bulk_operations_work_in_batches_and_count_skips(make_job, operation, status, after):
@@ -197,7 +197,7 @@ def test_bulk_operations_work_in_batches_and_count_skips(make_job, operation, st
 def test_purging_a_job_keeps_the_order_that_points_to_it(make_job, user):
     job = finished(make_job, expires_in=None)
     order = Order.objects.create(owner=user, job=job, currency="EUR")
-    assert jobs_purge(Job.objects.all()).changed == 1
+    assert jobs_bulk_purge(Job.objects.all()).changed == 1
     assert Order.objects.get(pk=order.pk).job_id is None
 
 
@@ -214,7 +214,7 @@ def test_one_failed_enqueue_does_not_strand_the_rest_of_the_batch(
 
     monkeypatch.setattr(queue, "enqueue", flaky_broker)
     with django_capture_on_commit_callbacks(execute=True):
-        assert jobs_retry(Job.objects.all(), actor="t").changed == 3
+        assert jobs_bulk_retry(Job.objects.all(), actor="t").changed == 3
 
     # The first send failed; the other two jobs are pending again and must
     # still reach the queue, or nothing would ever run them.

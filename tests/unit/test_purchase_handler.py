@@ -250,10 +250,10 @@ def test_a_retried_purchase_reserves_again_and_pays_with_a_new_key(user, make_pr
     assert run_job(str(job.pk)) == JobStatus.FAILED
     assert stock(product) == 5
 
-    from jobs.maintenance import jobs_retry
+    from jobs.maintenance import jobs_bulk_retry
 
     Job.objects.filter(pk=job.pk).update(payload={**job.payload, "payment_token": "tok_visa"})
-    assert jobs_retry(Job.objects.filter(pk=job.pk), actor="test").changed == 1
+    assert jobs_bulk_retry(Job.objects.filter(pk=job.pk), actor="test").changed == 1
     assert run_job(str(job.pk)) == JobStatus.COMPLETED
 
     order = Order.objects.get(job_id=job.pk)

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 from django.utils import timezone
 
-from jobs.maintenance import jobs_purge
+from jobs.maintenance import jobs_bulk_purge
 from jobs.management.arguments import duration, positive_int
 from jobs.models import Job, JobStatus
 
@@ -57,5 +57,5 @@ class Command(BaseCommand):
             if options["verbosity"] >= 1 and done["n"] % (options["batch_size"] * 10) < len(ids):
                 self.stdout.write(f"  ... {done['n']} deleted so far")
 
-        result = jobs_purge(jobs, batch_size=options["batch_size"], on_batch=progress)
+        result = jobs_bulk_purge(jobs, batch_size=options["batch_size"], on_batch=progress)
         self.stdout.write(self.style.SUCCESS(f"Deleted {result.changed} {scope}."))

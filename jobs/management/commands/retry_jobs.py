@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 from django.utils import timezone
 
-from jobs.maintenance import RETRYABLE, jobs_retry
+from jobs.maintenance import RETRYABLE, jobs_bulk_retry
 from jobs.management.arguments import duration, positive_int
 from jobs.models import Job, JobStatus
 
@@ -38,5 +38,5 @@ class Command(BaseCommand):
             self.stdout.write(f"Dry run: {total} {options['status']} jobs would be retried. Nothing was changed.")
             return
 
-        result = jobs_retry(jobs, actor="command:retry_jobs", batch_size=options["batch_size"])
+        result = jobs_bulk_retry(jobs, actor="command:retry_jobs", batch_size=options["batch_size"])
         self.stdout.write(self.style.SUCCESS(f"Retried {result.changed} {options['status']} jobs."))
