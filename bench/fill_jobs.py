@@ -64,7 +64,7 @@ TRACEBACK = (
     "Traceback (most recent call last):\n"
     '  File "/app/jobs/runner.py", line 84, in run_job\n'
     "    result = kind.handler(ctx, job.payload)\n"
-    '  File "/app/purchases/handlers.py", line 61, in execute_purchase\n'
+    '  File "/app/purchases/operations.py", line 68, in execute_purchase\n'
     "    charge = payments.charge(\n"
     "purchases.payments.GatewayTimeout: payment gateway did not answer within 10 s\n"
 )

@@ -21,8 +21,8 @@ from purchases.api.schema import (
     PurchaseResultSerializer,
 )
 from purchases.conf import purchases_setting
-from purchases.handlers import abandon_purchase, execute_purchase
 from purchases.models import Order, Product
+from purchases.operations import abandon_purchase, execute_purchase
 from purchases.reports import sales_report
 from purchases.serializers import (
     OrderSerializer,

@@ -1,6 +1,7 @@
 """The purchase operation, run by a worker as the job kind ``purchases.execute``.
 
-The kind is registered by ``@runs_as_job`` on ``PurchaseView.post``: the
+Not a ``handlers`` module (those register ``@job`` kinds at start-up): the
+kind is registered by ``@runs_as_job`` on ``PurchaseView.post``, and the
 worker runs that action, which calls ``execute_purchase``.
 """
 
