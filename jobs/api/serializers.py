@@ -1,4 +1,8 @@
-"""The job document every client sees (see DESIGN.md)."""
+"""The job document every client sees.
+
+Its fields are described for clients in the OpenAPI schema (component `Job`,
+written by `jobs.api.schema.JobSerializerExtension`) and in README.md, "The API".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may import whom (DESIGN.md, "Layers"; issue 12, item 1).
+"""Who may import whom (README.md, "How it works"; issue 12, item 1).
 
 The rule, checked on every module's import statements (read with ``ast``,
 so nothing is imported to check it):
