@@ -8,11 +8,15 @@ Everything an operation needs::
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from jobs.context import JobContext, current_job
 from jobs.exceptions import JobCancelled, JobError
 from jobs.registry import Completed, job
+
+if TYPE_CHECKING:
+    from jobs.models import Job
 
 __all__ = [
     "Completed",
@@ -26,13 +30,25 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # `submit` and `runs_as_job` need the models, which cannot be imported before the app
-    # registry is ready; resolve it on first use instead of at import.
-    if name == "submit":
-        from jobs.services import submit
+def submit(
+    kind: str, payload: Mapping[str, Any], *, owner: Any, idempotency_key: str | None = None
+) -> Job:
+    """Validate ``payload`` for ``kind``, store a pending job, enqueue it on commit; return the job.
 
-        return submit
+    The public face of the one submit service, ``jobs.services.job_submit``
+    (which also tells whether an ``idempotency_key`` replayed an earlier job).
+    Invalid payloads raise DRF's ``ValidationError``.
+    """
+    # The service needs the models, which cannot be imported before the app
+    # registry is ready: import it on first call, not when `jobs` is imported.
+    from jobs.services import job_submit
+
+    return job_submit(kind=kind, payload=payload, owner=owner, idempotency_key=idempotency_key).job
+
+
+def __getattr__(name: str) -> Any:
+    # `runs_as_job` needs the models, which cannot be imported before the app
+    # registry is ready; resolve it on first use instead of at import.
     if name == "runs_as_job":
         from jobs.api.actions import runs_as_job
 

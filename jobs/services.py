@@ -48,6 +48,7 @@ def job_submit(
     ``serializer_class`` (default: the kind's ``input``) validates the payload,
     with ``serializer_context`` besides ``owner``; ``call`` describes the API
     request a job-capable action came from (see ``jobs.api.actions``).
+    Apps call it as ``jobs.submit``, which returns the job alone.
     """
     job_kind = get_kind(kind)
     context = {"owner": owner, **(serializer_context or {})}
@@ -88,15 +89,6 @@ def job_submit(
             raise
         return Submission(existing, created=False)
     return Submission(job, created=True)
-
-
-def submit(
-    kind: str, payload: Mapping[str, Any], *, owner: Any, idempotency_key: str | None = None
-) -> Job:
-    """Submit a job of ``kind`` and return it (see ``job_submit``)."""
-    return job_submit(
-        kind=kind, payload=payload, owner=owner, idempotency_key=idempotency_key
-    ).job
 
 
 def job_cancel(*, job: Job, actor: str = "") -> Job:
