@@ -3,7 +3,7 @@
 Each class's docstring is its default message. ``JobError`` is what a
 handler raises to fail a job for a business reason; the others are raised by
 the engine's services and mapped to HTTP statuses in one place
-(``jobs.api.errors``).
+(the project's API exception handler, ``project.errors``).
 """
 
 from __future__ import annotations
