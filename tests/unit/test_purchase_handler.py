@@ -10,7 +10,7 @@ from django.utils import timezone
 from jobs.models import Job, JobStatus
 from jobs.runner import run_job
 from jobs.services import job_cancel, job_submit
-from purchases import handlers as purchase_handlers
+from purchases import operations as purchase_handlers
 from purchases import payments
 from purchases.models import Order, OrderStatus, PaymentCharge, Product
 
