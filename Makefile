@@ -2,13 +2,15 @@
 #   make run    install, migrate, load demo data, start web server + worker
 #   make test   run every test on SQLite (on PostgreSQL when DATABASE_URL is set),
 #               and the JavaScript client's tests with node --test
+# and, for the inner loop:
+#   make test-fast   unit and in-process API tests only (no servers, workers or browsers)
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test js-test install browser clean
+.PHONY: run test test-fast js-test install browser clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -37,8 +39,23 @@ run: $(STAMP) var/secret_key
 	echo "" && \
 	exec $(PY) manage.py serve
 
+# pytest-xdist workers for the tests that are safe in parallel (each worker has
+# its own test database; the browser tests share one worker). The fault tests
+# restart the database and kill clusters, so they run afterwards, alone, in
+# one process; FAULTS=no leaves them out. Each run's -m comes last, so choose
+# tests in PYTEST_ARGS by path or -k (pytest's exit 5, "no tests", is fine for
+# the fault run when PYTEST_ARGS selects none of them).
+XDIST ?= -n auto --dist loadgroup
+FAULTS ?= yes
+
 test: $(STAMP) browser js-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS) -m "not faults"
+ifneq ($(FAULTS),no)
+	$(PY) -m pytest $(PYTEST_ARGS) -m faults || [ $$? -eq 5 ]
+endif
+
+test-fast: $(STAMP)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS) -m "not slow and not e2e and not faults"
 
 # The JavaScript client's unit tests, with Node's built-in runner (Node 18+).
 js-test:

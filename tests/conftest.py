@@ -11,6 +11,36 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from jobs import queue
+from tests.support.processes import Launcher
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the browser tests on one xdist worker (``--dist loadgroup``): they share collected static files."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> Any:
+    """Hash the tests' passwords with one PBKDF2 iteration (see ``tests.support.hashers``)."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    hashers = ["tests.support.hashers.FastPBKDF2PasswordHasher", *settings.PASSWORD_HASHERS]
+    with override_settings(PASSWORD_HASHERS=hashers):
+        yield
+
+
+@pytest.fixture
+def launcher(tmp_path) -> Any:
+    """Start real processes (qcluster, uvicorn, ``manage.py`` commands); all stopped by pid at the end."""
+    started = Launcher(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+        print(started.logs())  # shown by pytest only when the test failed
 
 
 @dataclass

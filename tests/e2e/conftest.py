@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from tests.integration.processes import BASE_DIR, child_env, free_port, start, stop, wait_for
+from tests.support.processes import BASE_DIR, UVICORN, Launcher, answers, child_env, free_port, log_tail, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -66,22 +64,9 @@ def screenshot_dir() -> Path:
 
 
 @pytest.fixture
-def start_qcluster(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
+def start_qcluster(launcher: Launcher) -> Callable[..., subprocess.Popen]:
     """Start real ``manage.py qcluster`` processes with extra environment; all stopped by PID."""
-    started: list[subprocess.Popen] = []
-
-    def start_cluster(**env: str) -> subprocess.Popen:
-        log = tmp_path / f"qcluster-{len(started)}.log"
-        process = start(["qcluster"], log, **env)
-        process.log_path = log  # type: ignore[attr-defined]
-        started.append(process)
-        return process
-
-    try:
-        yield start_cluster
-    finally:
-        for process in started:
-            stop(process)
+    return launcher.qcluster
 
 
 @pytest.fixture
@@ -91,7 +76,7 @@ def qcluster(start_qcluster: Callable[..., subprocess.Popen]) -> subprocess.Pope
 
 
 @pytest.fixture
-def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
+def asgi_server(transactional_db: None, launcher: Launcher) -> str:
     """A real uvicorn process serving ``project.asgi`` on the test database; its base URL.
 
     Started as ``manage.py serve`` starts it, on a free port, after a
@@ -104,40 +89,18 @@ def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[str]:
         cwd=BASE_DIR, env=child_env(), check=True, timeout=120,
     )  # fmt: skip
     port = free_port()
-    log = tmp_path / "uvicorn.log"
-    handle = open(log, "wb")  # noqa: SIM115 - closed by stop()
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "project.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
-        ],
-        cwd=BASE_DIR, env=child_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    process.log_handle = handle  # type: ignore[attr-defined]
-    process.log_path = log  # type: ignore[attr-defined]
+    process = launcher.spawn(
+        [*UVICORN, "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"], "uvicorn"
+    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: process.poll() is not None or answers(f"{base}/"),
-            timeout=30,
-            what=f"uvicorn on port {port}",
-        )
-        if process.poll() is not None:
-            pytest.fail(f"uvicorn exited with {process.returncode}:\n{qcluster_log(process)}")
-        yield base
-    finally:
-        stop(process)
-
-
-def answers(url: str) -> bool:
-    """True once something answers HTTP at ``url`` (any status)."""
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
+    wait_for(
+        lambda: process.poll() is not None or answers(f"{base}/"),
+        timeout=30,
+        what=f"uvicorn on port {port}",
+    )
+    if process.poll() is not None:
+        pytest.fail(f"uvicorn exited with {process.returncode}:\n{log_tail(process)}")
+    return base
 
 
 @pytest.fixture
@@ -188,11 +151,3 @@ def browser_page(browser_available: Any, monkeypatch: pytest.MonkeyPatch) -> Ite
             # refuses to drop the test database for "1 other session".
             connections.close_all()
             browser.close()
-
-
-def qcluster_log(process: Any) -> str:
-    """The output so far of a process started with a log (cluster, uvicorn), for assertion messages."""
-    path = getattr(process, "log_path", None)
-    if path is None or not os.path.exists(path):
-        return ""
-    return Path(path).read_text(errors="replace")[-4000:]

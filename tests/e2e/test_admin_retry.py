@@ -14,8 +14,7 @@ from jobs.models import JobEvent, JobEventType, JobStatus
 from jobs.runner import run_job
 from jobs.services import job_submit
 from purchases.models import Order, OrderStatus
-from tests.e2e.conftest import qcluster_log
-from tests.integration.processes import wait_for
+from tests.support.processes import log_tail, wait_for
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
@@ -113,7 +112,7 @@ def test_staff_retries_a_failed_job_and_sees_it_complete(
         try:
             wait_for(shows_completed, timeout=60, interval=0.25, what="the job to show Completed")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- qcluster log ---\n{qcluster_log(qcluster)}") from None
+            raise AssertionError(f"{exc}\n--- qcluster log ---\n{log_tail(qcluster)}") from None
 
         # Its detail page: completed, and the timeline tells it was retried by this staff member.
         job_row.locator("th.field-short_id a").click()

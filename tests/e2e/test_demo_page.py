@@ -12,8 +12,7 @@ from django_q.models import OrmQ
 from jobs.models import Job, JobStatus
 from jobs.services import job_submit
 from purchases.models import Order, OrderStatus
-from tests.e2e.conftest import qcluster_log
-from tests.integration.processes import wait_for
+from tests.support.processes import log_tail, wait_for
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
@@ -82,7 +81,7 @@ def test_purchase_shows_progress_then_the_order(
         try:
             expect(heading).to_be_visible(timeout=OUTCOME_TIMEOUT_MS)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- qcluster log ---\n{qcluster_log(cluster)}") from None
+            raise AssertionError(f"{exc}\n--- qcluster log ---\n{log_tail(cluster)}") from None
         expect(result).to_be_focused()
         expect(status).to_have_text("Order confirmed")
         expect(page.locator("#progress-steps li")).to_contain_text(["Charging the payment", "Order confirmed"])
@@ -128,7 +127,7 @@ def test_out_of_stock_purchase_shows_the_error(
                 timeout=OUTCOME_TIMEOUT_MS
             )
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- qcluster log ---\n{qcluster_log(cluster)}") from None
+            raise AssertionError(f"{exc}\n--- qcluster log ---\n{log_tail(cluster)}") from None
         expect(result).to_be_focused()
         expect(result).to_contain_text("Not enough stock (27-inch monitor: 1 left).")
         expect(result).to_contain_text("Nothing was charged.")
@@ -178,7 +177,7 @@ def test_cancel_stops_a_purchase_waiting_behind_a_slow_one(
         try:
             wait_for(blocker_is_charging, timeout=45, what="the other purchase to occupy the worker")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- qcluster log ---\n{qcluster_log(cluster)}") from None
+            raise AssertionError(f"{exc}\n--- qcluster log ---\n{log_tail(cluster)}") from None
 
         page.get_by_label("Quantity of Mechanical keyboard").fill("2")
         page.get_by_role("button", name="Buy").click()
@@ -234,7 +233,7 @@ def test_cancel_during_the_payment_comes_too_late(
                 "Charging the payment", timeout=OUTCOME_TIMEOUT_MS
             )
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- qcluster log ---\n{qcluster_log(cluster)}") from None
+            raise AssertionError(f"{exc}\n--- qcluster log ---\n{log_tail(cluster)}") from None
         page.get_by_role("button", name="Cancel purchase").click()
         expect(page.locator("#cancel-note")).to_contain_text("Cancel requested")
 

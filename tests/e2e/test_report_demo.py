@@ -15,7 +15,7 @@ import pytest
 from jobs.models import Job, JobStatus
 from purchases.conf import purchases_setting
 from purchases.models import Order, OrderLine, OrderStatus
-from tests.e2e.conftest import qcluster_log
+from tests.support.processes import log_tail
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
@@ -101,7 +101,7 @@ def test_report_runs_now_and_as_a_job_with_the_same_totals(
         as_job = shown_report(page)
         screenshot(page, "demo_report_job")
     except Exception as error:
-        raise AssertionError(f"{error}\n--- qcluster log ---\n{qcluster_log(cluster)}") from error
+        raise AssertionError(f"{error}\n--- qcluster log ---\n{log_tail(cluster)}") from error
 
     assert inline["rows"] == as_job["rows"]
     assert inline["total"] == as_job["total"]

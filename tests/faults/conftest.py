@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +12,8 @@ from django.db import connection
 
 from jobs.models import Job
 from tests.faults import fault_handlers  # also registers the faults.* kinds here
-from tests.faults.support import FAULT_ENV, JOBS_OVERRIDES, pid_alive, tail, worker_pid
-from tests.integration.processes import start, stop, stop_each, wait_for
+from tests.faults.support import FAULT_ENV, JOBS_OVERRIDES, pid_alive, worker_pid
+from tests.support.processes import Launcher, stop, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -42,28 +41,11 @@ def _drop_tables() -> None:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-class Clusters:
-    """``manage.py qcluster`` processes, each in its own session, stopped by pid at the end."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.processes: list[subprocess.Popen] = []
+class Clusters(Launcher):
+    """``manage.py qcluster`` processes with the fault tests' environment, stopped by pid at the end."""
 
     def start(self, name: str = "cluster", *, ready: bool = True, **env: str) -> subprocess.Popen:
-        log = self.tmp_path / f"{name}-{len(self.processes)}.log"
-        process = start(["qcluster"], log, **{**FAULT_ENV, **env})
-        process.log_path = log  # type: ignore[attr-defined]
-        self.processes.append(process)
-        if ready:
-            self.wait_ready(process)
-        return process
-
-    def wait_ready(self, process: subprocess.Popen, timeout: float = 30) -> None:
-        def running() -> bool:
-            assert process.poll() is None, f"qcluster exited with {process.returncode}\n{self.logs()}"
-            return "running." in process.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
-
-        wait_for(running, timeout=timeout, interval=0.1, what=f"qcluster {process.pid} to run")
+        return self.qcluster(name, ready=ready, **{**FAULT_ENV, **env})
 
     def stop(self, process: subprocess.Popen) -> None:
         stop(process, grace=15)
@@ -83,12 +65,6 @@ class Clusters:
         except ProcessLookupError:
             return None
         return next((p for p in self.processes if p.pid == pgid), None)
-
-    def logs(self) -> str:
-        return "\n".join(tail(p.log_path) for p in self.processes)  # type: ignore[attr-defined]
-
-    def stop_all(self) -> None:
-        stop_each(self.processes, grace=15)
 
 
 @pytest.fixture

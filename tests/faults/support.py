@@ -17,7 +17,7 @@ from django.db import connection
 
 from jobs.models import Job, JobStatus
 from tests.faults import fault_handlers
-from tests.integration.processes import BASE_DIR, child_env
+from tests.support.processes import BASE_DIR, child_env
 
 TERMINAL = set(JobStatus.terminal())
 

@@ -23,7 +23,7 @@ from tests.faults.support import (
     status_counts,
     worker_pid,
 )
-from tests.integration.processes import wait_for
+from tests.support.processes import wait_for
 
 pytestmark = [
     pytest.mark.slow,

@@ -15,7 +15,7 @@ from jobs import submit
 from jobs.models import Job, JobStatus
 from jobs.recovery import reap_task
 from tests.faults.support import executions, settle, status_counts
-from tests.integration.processes import wait_for
+from tests.support.processes import wait_for
 
 pytestmark = [
     pytest.mark.slow,

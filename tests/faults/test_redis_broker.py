@@ -27,7 +27,7 @@ from tests.faults.support import (
     status_counts,
     uuids,
 )
-from tests.integration.processes import wait_for
+from tests.support.processes import wait_for
 
 pytestmark = [
     pytest.mark.slow,

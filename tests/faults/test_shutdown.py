@@ -10,7 +10,7 @@ from jobs import submit
 from jobs.models import Job, JobStatus
 from jobs.recovery import reap_task
 from tests.faults.support import executions, runs, settle
-from tests.integration.processes import group_alive, stop, wait_for
+from tests.support.processes import group_alive, stop, wait_for
 
 pytestmark = [
     pytest.mark.slow,

@@ -18,7 +18,7 @@ from jobs.models import Job, JobEvent, JobEventType, JobStatus
 from jobs.recovery import reap_task
 from purchases.models import Order, OrderStatus, PaymentCharge, Product
 from tests.faults.support import paying, runs, send_duplicate, settle, status_counts
-from tests.integration.processes import wait_for
+from tests.support.processes import wait_for
 
 pytestmark = [
     pytest.mark.slow,

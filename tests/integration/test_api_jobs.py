@@ -171,7 +171,10 @@ def test_internal_failure_shows_only_the_generic_error(api, user):
     assert b"Traceback" not in response.content and b"KeyError" not in response.content
 
 
-@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "nope", "123", "0" * 32 + "x", "%20"])
+# The unknown uuid's id is fixed so that every xdist worker collects the same tests.
+@pytest.mark.parametrize(
+    "job_id", [pytest.param(str(uuid.uuid4()), id="unknown-uuid"), "nope", "123", "0" * 32 + "x", "%20"]
+)
 def test_unknown_or_malformed_job_id_is_404_json(api, user, job_id):
     make_job(user)
     assert_json_404(api.get(job_url(job_id)))

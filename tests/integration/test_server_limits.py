@@ -27,7 +27,7 @@ from typing import Iterator
 import pytest
 from django.conf import settings
 
-from tests.integration.processes import BASE_DIR, child_env, free_port, group_alive, serving, stop, wait_for
+from tests.support.processes import BASE_DIR, free_port, group_alive, serving, spawn, stop, wait_for
 
 # The mark makes pytest-django create the test database, which the servers use.
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -89,17 +89,7 @@ def launch(kind: str, tmp: Path, *, soft_nofile: int | None = None) -> Server:
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft_nofile, hard))
 
-    handle = open(log, "wb")  # noqa: SIM115 - closed by stop()
-    process = subprocess.Popen(
-        args,
-        cwd=BASE_DIR,
-        env=child_env(),
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=lower_open_file_limit if soft_nofile else None,  # noqa: PLW1509 - before exec only
-    )
-    process.log_handle = handle  # type: ignore[attr-defined]
+    process = spawn(args, log, preexec_fn=lower_open_file_limit if soft_nofile else None)
     server = Server(process, log, port, web_pid=process.pid)
     try:
         if kind == "serve":

@@ -13,21 +13,13 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from jobs.models import Job, JobStatus
-from tests.integration.processes import (
-    free_port,
-    serving,
-    start,
-    start_uvicorn,
-    stop_each,
-    wait_for,
-)
+from tests.support.processes import Launcher, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,55 +32,10 @@ STATUS_ORDER = {JobStatus.PENDING: 0, JobStatus.PROCESSING: 1, **{s: 2 for s in 
 TIMEOUT = httpx.Timeout(40.0, connect=10.0)
 
 
-class Servers:
-    """A uvicorn worker and qcluster processes on the test database, stopped by pid at the end."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.processes: list[Any] = []
-
-    def uvicorn(self, **env: str) -> tuple[Any, str]:
-        port = free_port()
-        log = self.tmp_path / f"uvicorn-{len(self.processes)}.log"
-        process = start_uvicorn(port, log, **env)
-        process.log_path = log
-        self.processes.append(process)
-        base = f"http://127.0.0.1:{port}"
-
-        def answers() -> bool:
-            assert process.poll() is None, f"uvicorn exited ({process.returncode})\n{self.logs()}"
-            return serving(base)
-
-        wait_for(answers, timeout=30, interval=0.1, what="uvicorn to answer")
-        return process, base
-
-    def qcluster(self, **env: str) -> Any:
-        """Start a cluster without waiting for it: jobs progress once it runs."""
-        log = self.tmp_path / f"qcluster-{len(self.processes)}.log"
-        process = start(["qcluster"], log, **env)
-        process.log_path = log
-        self.processes.append(process)
-        return process
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {' '.join(map(str, p.args[1:4]))} (pid {p.pid})\n"
-            + p.log_path.read_text(errors="replace")[-4000:]
-            for p in self.processes
-        )
-
-    def stop_all(self) -> None:
-        stop_each(self.processes, grace=15)
-
-
 @pytest.fixture
-def servers(transactional_db, tmp_path):
-    group = Servers(tmp_path)
-    try:
-        yield group
-    finally:
-        group.stop_all()
-        print(group.logs())  # shown when the test failed
+def servers(transactional_db, launcher: Launcher) -> Launcher:
+    """uvicorn workers and qcluster processes on the test database, stopped by pid at the end."""
+    return launcher
 
 
 def token_for(base: str) -> str:
@@ -363,7 +310,7 @@ class Crowd:
 
 
 async def two_hundred_streams(
-    servers: Servers, pid: int, base: str, token: str, jobs: list[str]
+    servers: Launcher, pid: int, base: str, token: str, jobs: list[str]
 ) -> Crowd:
     """Open 10 streams per (pending) job, then start a cluster and read them all to the end."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
@@ -401,7 +348,8 @@ async def two_hundred_streams(
 
 
 def test_200_event_streams_on_one_worker_process_all_reach_the_end(servers, user):
-    server, base = servers.uvicorn()
+    # One process's capacity, not the per-user cap (test_wait_limits has that): no cap.
+    server, base = servers.uvicorn(JOBS_MAX_WAITS_PER_USER="0")
     token = token_for(base)
     jobs = [submit_report(base, token) for _ in range(20)]  # pending: no cluster yet
 

@@ -25,7 +25,7 @@ from jobs.conf import jobs_settings
 from jobs.models import Job
 from jobs.wait_limits import SlotFileCache, TooManyWaits, wait_slot, wait_slot_acquire
 from tests.conftest import token_client
-from tests.integration.processes import free_port, serving, start_uvicorn, stop, wait_for
+from tests.support.processes import stop
 
 REPORT = "/api/reports/sales/"
 
@@ -106,23 +106,13 @@ def test_prefer_wait_over_the_cap_is_429_and_stores_no_job(user):
 
 
 @pytest.fixture
-def server(transactional_db, tmp_path):
+def server(transactional_db, launcher):
     """Start one uvicorn worker with the given environment; stopped by pid at the end."""
     started: list[Any] = []
 
     def launch(**env: str) -> str:
-        port = free_port()
-        log = tmp_path / f"uvicorn-{len(started)}.log"
-        process = start_uvicorn(port, log, **env)
-        process.log_path = log
+        process, base = launcher.uvicorn(**env)
         started.append(process)
-        base = f"http://127.0.0.1:{port}"
-
-        def answers() -> bool:
-            assert process.poll() is None, log.read_text(errors="replace")[-4000:]
-            return serving(base)
-
-        wait_for(answers, timeout=30, interval=0.1, what="uvicorn to answer")
         return base
 
     yield launch

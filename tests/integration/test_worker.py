@@ -12,7 +12,7 @@ from django_q.models import Task
 
 from jobs.models import Job, JobStatus
 from purchases.models import Order, OrderStatus, Product
-from tests.integration.processes import free_port, group_alive, http, start, stop, wait_for
+from tests.support.processes import free_port, group_alive, http, serving, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,10 +24,8 @@ TERMINAL = set(JobStatus.terminal())
 
 
 @pytest.fixture
-def cluster(tmp_path):
-    process = start(["qcluster"], tmp_path / "qcluster.log", PURCHASES_PAYMENT_DELAY="1.0")
-    yield process
-    stop(process)
+def cluster(launcher):
+    return launcher.qcluster(PURCHASES_PAYMENT_DELAY="1.0")
 
 
 def token_for(base: str, username: str, password: str) -> str:
@@ -93,40 +91,28 @@ def test_purchases_complete_on_a_real_cluster(live_server, cluster, user, make_p
     assert not Task.objects.filter(name=f"purchases.execute:{job.pk}").exists()
 
 
-def test_serve_runs_web_and_worker_and_ctrl_c_stops_both(tmp_path, user, make_product):
+def test_serve_runs_web_and_worker_and_ctrl_c_stops_both(launcher, user, make_product):
     product = make_product(stock=3)
     port = free_port()
-    log = tmp_path / "serve.log"
-    process = start(
+    process = launcher.manage(
         ["serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1", "--grace", "15"],
-        log,
         PURCHASES_PAYMENT_DELAY="0",
     )
+    log = process.log_path
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(base), timeout=30, what="uvicorn to answer")
-        token = token_for(base, "alice", "alice-pass-123")
-        goods = [{"product_id": product.pk, "quantity": 1}]
-        status, headers, _ = http("POST", f"{base}/api/purchases/", {"goods": goods}, token=token)
-        assert status == 202
-        done = poll_until_terminal(base, token, headers["Location"], [])
-        assert done["status"] == JobStatus.COMPLETED, done
+    wait_for(lambda: serving(base), timeout=30, what="uvicorn to answer")
+    token = token_for(base, "alice", "alice-pass-123")
+    goods = [{"product_id": product.pk, "quantity": 1}]
+    status, headers, _ = http("POST", f"{base}/api/purchases/", {"goods": goods}, token=token)
+    assert status == 202
+    done = poll_until_terminal(base, token, headers["Location"], [])
+    assert done["status"] == JobStatus.COMPLETED, done
 
-        pids = re.search(r"\(pid (\d+)\), django-q2 cluster pid (\d+)", log.read_text())
-        assert pids, log.read_text()
-        web_pid, worker_pid = (int(pid) for pid in pids.groups())
-        # A terminal's Ctrl-C: SIGINT to the foreground process group.
-        os.killpg(process.pid, signal.SIGINT)
-        assert process.wait(timeout=40) == 0, log.read_text()
-        assert not group_alive(web_pid), "uvicorn processes left behind"
-        assert not group_alive(worker_pid), "django-q2 processes left behind"
-    finally:
-        stop(process)
-
-
-def _answers(base: str) -> bool:
-    try:
-        status, _, _ = http("GET", f"{base}/api/products/")
-    except OSError:
-        return False
-    return status == 401
+    pids = re.search(r"\(pid (\d+)\), django-q2 cluster pid (\d+)", log.read_text())
+    assert pids, log.read_text()
+    web_pid, worker_pid = (int(pid) for pid in pids.groups())
+    # A terminal's Ctrl-C: SIGINT to the foreground process group.
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=40) == 0, log.read_text()
+    assert not group_alive(web_pid), "uvicorn processes left behind"
+    assert not group_alive(worker_pid), "django-q2 processes left behind"
