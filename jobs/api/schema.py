@@ -301,7 +301,9 @@ class JobSerializerExtension(OpenApiSerializerExtension):
 EXAMPLE_KIND = "app.operation"
 
 
-def job_example(status: str = JobStatus.PENDING, *, kind: str = EXAMPLE_KIND, **overrides: Any) -> dict[str, Any]:
+def job_example(
+    status: str = JobStatus.PENDING, *, kind: str = EXAMPLE_KIND, **overrides: Any
+) -> dict[str, Any]:
     """A job document of ``kind`` as the API sends it, for the examples in the schema."""
     job_id = "8d3c0e4a-5b7f-4c1e-9a3d-2f6b8e1c4d5a"
     document = {
@@ -342,8 +344,10 @@ POLL_EXAMPLES = [
 
 
 def job_document_response(description: str, *examples: OpenApiExample) -> OpenApiResponse:
-    """An OpenAPI response carrying the job document (not to be confused with
-    ``jobs.api.responses.job_response``, which sends one)."""
+    """An OpenAPI response carrying the job document.
+
+    Documentation only: ``jobs.api.responses.job_response`` is what sends one.
+    """
     from jobs.api.serializers import JobSerializer
 
     return OpenApiResponse(JobSerializer, description=description, examples=list(examples))
