@@ -31,6 +31,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.wsgi import WSGIRequest
 from django.http import Http404
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -247,11 +248,13 @@ def run_action(
     django_request = _rebuild_request(call, data)
     user = _owner(ctx.owner_id)
     django_request.user = user
-    # DRF's own hook for a request whose user is already known: the view's
-    # authenticators are replaced by this user.
-    django_request._force_auth_user = user
 
     view = view_class()
+    # The owner was authenticated when the job was submitted; in the worker
+    # the view's own authenticators (a token, a session) have nothing to
+    # read, so the view gets one that answers with the owner. Permissions
+    # and throttles then run as they did for the request.
+    view.get_authenticators = lambda: [_AsOwner(user)]  # type: ignore[method-assign]
     view.args, view.kwargs = (), kwargs
     if call.get("action"):
         view.action = call["action"]
@@ -296,6 +299,16 @@ def _rebuild_request(call: dict[str, Any], data: Any) -> WSGIRequest:
             "wsgi.url_scheme": "https" if secure else "http",
         }
     )
+
+
+class _AsOwner(BaseAuthentication):
+    """Authenticates a replayed request as the job's owner (see ``run_action``)."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+
+    def authenticate(self, request: Request) -> tuple[Any, None]:
+        return (self.user, None)
 
 
 def _owner(owner_id: Any) -> Any:
