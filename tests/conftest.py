@@ -7,18 +7,40 @@ from decimal import Decimal
 from typing import Any, Callable
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from jobs import queue
+from tests.support.factories import token_client
 from tests.support.processes import Launcher
 
 
+# Modules that use the wait-slot files under var/ (jobs.wait_limits.SlotFileCache,
+# which every process shares and whose keys are user ids, the same in each xdist
+# worker's database), directly or through a wait or an event stream.
+WAIT_SLOT_MODULES = {
+    "tests/integration/test_api_prefer_async.py",
+    "tests/integration/test_api_streams.py",
+    "tests/integration/test_bad_inputs.py",
+    "tests/integration/test_openapi.py",
+    "tests/integration/test_stream_revocation.py",
+    "tests/integration/test_streams_live.py",
+    "tests/integration/test_wait_limits.py",
+    "tests/unit/test_actions.py",
+    "tests/unit/test_stream_reads.py",
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep the browser tests on one xdist worker (``--dist loadgroup``): they share collected static files."""
+    """Run the tests that share files under var/ on one xdist worker (``--dist loadgroup``).
+
+    Those are the browser tests (the collected static files) and the wait-slot
+    modules above; one worker runs them one at a time, the others the rest.
+    """
+    root = config.rootpath
     for item in items:
-        if item.get_closest_marker("e2e"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+        module = item.path.relative_to(root).as_posix()
+        if item.get_closest_marker("e2e") or module in WAIT_SLOT_MODULES:
+            item.add_marker(pytest.mark.xdist_group("shared_var"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -84,14 +106,6 @@ def user(django_user_model):
 @pytest.fixture
 def other_user(django_user_model):
     return django_user_model.objects.create_user(username="bob", password="bob-pass-123")
-
-
-def token_client(user) -> APIClient:
-    """An API client that sends ``Authorization: Bearer <token>`` for ``user``."""
-    token, _ = Token.objects.get_or_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
-    return client
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from django_q.models import OrmQ
 from jobs.models import Job, JobStatus
 from jobs.services import job_submit
 from purchases.models import Order, OrderStatus
+from tests.support.browser import sign_in
 from tests.support.processes import log_tail, wait_for
 
 sync_api = pytest.importorskip(
@@ -26,22 +27,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-PASSWORD = "alice-pass-123"  # the `user` fixture's
 # A cluster boots in a few seconds; a purchase then takes its payment delay.
 OUTCOME_TIMEOUT_MS = 45_000
-
-
-def sign_in(page, base: str, username: str) -> None:
-    """Sign in through the form on ``/`` and land on the shop, its script running."""
-    page.goto(f"{base}/")
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{base}/")
-    expect(page.get_by_role("heading", name="Products")).to_be_visible()
-    # The module has loaded once the jobs list has been fetched.
-    expect(page.locator("#jobs-body")).not_to_contain_text("Loading")
 
 
 def stock_cell(page, product):

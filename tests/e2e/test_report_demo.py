@@ -15,6 +15,7 @@ import pytest
 from jobs.models import Job, JobStatus
 from purchases.conf import purchases_setting
 from purchases.models import Order, OrderLine, OrderStatus
+from tests.support.browser import sign_in
 from tests.support.processes import log_tail
 
 sync_api = pytest.importorskip(
@@ -29,7 +30,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-PASSWORD = "alice-pass-123"  # the `user` fixture's
 # A cluster boots in a few seconds before it takes the job.
 JOB_TIMEOUT_MS = 45_000
 
@@ -43,16 +43,6 @@ def paid_order(owner, *lines, status=OrderStatus.PAID) -> Order:
     for product, quantity in lines:
         OrderLine.objects.create(order=order, product=product, quantity=quantity, unit_price=product.price)
     return order
-
-
-def sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Sales report")).to_be_visible()
-    # The module has loaded once the jobs list has been fetched.
-    expect(page.locator("#jobs-body")).not_to_contain_text("Loading")
 
 
 def shown_report(page) -> dict:
@@ -86,7 +76,7 @@ def test_report_runs_now_and_as_a_job_with_the_same_totals(
     report_url = f"{asgi_server}/api/reports/sales/"
 
     try:
-        sign_in(page, asgi_server, user.username)
+        sign_in(page, asgi_server, user.username, heading="Sales report")
 
         page.get_by_role("button", name="Run now").click()
         expect(result).to_have_attribute("data-way", "inline")
@@ -141,7 +131,7 @@ def test_report_dates_in_the_wrong_order_are_shown_under_the_date(
     asgi_server, user, browser_page, screenshot
 ):
     page = browser_page
-    sign_in(page, asgi_server, user.username)
+    sign_in(page, asgi_server, user.username, heading="Sales report")
     page.get_by_label("From").fill("2030-01-02")
     page.get_by_label("To").fill("2030-01-01")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import Permission
@@ -12,25 +11,14 @@ from django.test import Client
 from django.utils import timezone
 
 from jobs.models import Job, JobStatus
-from tests.unit import handlers  # noqa: F401 - registers the tests.* kinds
+from tests.support import handlers  # noqa: F401 - registers the tests.* kinds
+from tests.support.factories import make_job  # noqa: F401 - the admin tests import it from here
 
 CHANGELIST = "/admin/jobs/job/"
 
 
 def change_url(job: Job) -> str:
     return f"/admin/jobs/job/{job.pk}/change/"
-
-
-def make_job(owner: Any = None, *, status: str = JobStatus.PENDING, kind: str = "tests.noop", **fields: Any) -> Job:
-    """Create a job row directly in any status; finished ones get started/finished/expires."""
-    now = timezone.now()
-    values: dict[str, Any] = {"kind": kind, "owner": owner, "status": status, "payload": {}}
-    if status == JobStatus.PROCESSING:
-        values.update(started_at=now, attempts=1)
-    if status in JobStatus.terminal():
-        values.update(attempts=1, started_at=now, finished_at=now, expires_at=now + timedelta(days=7))
-    values.update(fields)
-    return Job.objects.create(**values)
 
 
 def bulk_jobs(count: int, *, status: str = JobStatus.FAILED, kind: str = "tests.noop", owner: Any = None) -> None:

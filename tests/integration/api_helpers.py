@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from jobs.models import Job, JobStatus
+from tests.support import factories
 
 PURCHASE_KIND = "purchases.execute"
 
@@ -39,16 +41,8 @@ def cancel_url(job_id: Any) -> str:
     return f"/api/jobs/{job_id}/cancel/"
 
 
-def make_job(owner: Any, *, status: str = JobStatus.PENDING, kind: str = PURCHASE_KIND, **fields: Any) -> Job:
-    """Create a job row directly, in any status (terminal ones get ``finished_at``)."""
-    now = timezone.now()
-    values: dict[str, Any] = {"kind": kind, "owner": owner, "status": status, "payload": {}}
-    if status == JobStatus.PROCESSING:
-        values.update(started_at=now, attempts=1)
-    if status in JobStatus.terminal():
-        values.update(started_at=now, finished_at=now, expires_at=now + timedelta(days=7))
-    values.update(fields)
-    return Job.objects.create(**values)
+# The API tests' jobs are purchases unless they say otherwise.
+make_job = partial(factories.make_job, kind=PURCHASE_KIND)
 
 
 def set_status(job: Job, status: str, **fields: Any) -> None:

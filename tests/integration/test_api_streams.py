@@ -29,7 +29,7 @@ from jobs import waiting
 from jobs.models import Job, JobStatus
 from jobs.runner import run_job
 from jobs.waiting import watcher
-from tests.conftest import token_client
+from tests.support.factories import token_client
 from tests.integration.api_helpers import job_url, make_job, set_status
 
 pytestmark = pytest.mark.django_db(transaction=True)

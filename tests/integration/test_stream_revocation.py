@@ -19,7 +19,8 @@ from django.db import connections
 from rest_framework.authtoken.models import Token
 
 from jobs.api.streams import Credentials
-from tests.integration.test_wait_limits import fresh_wait_slots, server  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.usefixtures("fresh_wait_slots")
 
 HEARTBEAT = 1
 MARGIN = 3.0

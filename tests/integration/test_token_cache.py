@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 
 from jobs.models import Job
 from project import authentication
-from tests.conftest import token_client
+from tests.support.factories import token_client
 
 pytestmark = pytest.mark.django_db
 

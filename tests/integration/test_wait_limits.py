@@ -15,27 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
-from django.core.cache import caches
 from django.db import connection
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
 
 from jobs import waiting
-from jobs.conf import jobs_settings
 from jobs.models import Job
 from jobs.wait_limits import SlotFileCache, TooManyWaits, wait_slot, wait_slot_acquire
-from tests.conftest import token_client
-from tests.support.processes import stop
+from tests.support.factories import token_client
 
 REPORT = "/api/reports/sales/"
 
 
-@pytest.fixture(autouse=True)
-def fresh_wait_slots():
-    """Slots outlive a test in the shared cache; user ids repeat between tests."""
-    caches[jobs_settings.WAIT_SLOTS_CACHE].clear()
-    yield
-    caches[jobs_settings.WAIT_SLOTS_CACHE].clear()
+pytestmark = pytest.mark.usefixtures("fresh_wait_slots")
 
 
 # --- In process ---------------------------------------------------------------
@@ -103,24 +95,6 @@ def test_prefer_wait_over_the_cap_is_429_and_stores_no_job(user):
 
 
 # --- Against a real server ------------------------------------------------------
-
-
-@pytest.fixture
-def server(transactional_db, launcher):
-    """Start one uvicorn worker with the given environment; stopped by pid at the end."""
-    started: list[Any] = []
-
-    def launch(**env: str) -> str:
-        process, base = launcher.uvicorn(**env)
-        started.append(process)
-        return base
-
-    yield launch
-    for process in started:
-        stop(process, grace=5)
-        log = process.log_path.read_text(errors="replace")
-        print(log[-4000:])
-        assert "Traceback" not in log, log[-4000:]
 
 
 def bearer(user: Any) -> dict[str, str]:

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.unit import handlers  # noqa: F401 - registers the tests.* kinds
+from tests.support import handlers  # noqa: F401 - registers the tests.* kinds
 
 
 @pytest.fixture

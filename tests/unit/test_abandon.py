@@ -17,7 +17,7 @@ from jobs.registry import job as register
 from jobs.runner import run_job
 from jobs.services import job_cancel, job_submit
 from purchases.models import Order, OrderStatus, PaymentCharge, Product
-from tests.unit import handlers
+from tests.support import handlers
 
 pytestmark = pytest.mark.django_db
 

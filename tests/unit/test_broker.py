@@ -17,7 +17,7 @@ from django_q.signing import SignedPackage
 from jobs import queue
 from jobs.broker import JOB_ACK_PREFIX, RUNNER, JobTableBroker, job_package
 from jobs.models import Job, JobStatus
-from tests.unit import handlers  # noqa: F401 - registers the tests.* kinds
+from tests.support import handlers  # noqa: F401 - registers the tests.* kinds
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql",

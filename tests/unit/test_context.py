@@ -10,7 +10,7 @@ from django.db import connection
 from jobs.models import Job, JobStatus
 from jobs.runner import run_job
 from jobs.services import job_cancel
-from tests.unit import handlers
+from tests.support import handlers
 
 
 def _row(job_id) -> dict:

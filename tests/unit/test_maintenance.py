@@ -25,7 +25,7 @@ from jobs.queue import TTL_SCHEDULE_NAME, TTL_TASK
 from jobs.runner import claim, run_job
 from jobs.services import job_cancel, job_submit
 from purchases.models import Order
-from tests.unit import handlers
+from tests.support import handlers
 
 pytestmark = pytest.mark.django_db
 S = JobStatus

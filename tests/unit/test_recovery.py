@@ -13,7 +13,7 @@ from jobs.exceptions import JobTimeout
 from jobs.models import Job, JobEvent, JobStatus
 from jobs.recovery import reap_task, recover_expired_leases, resend_lost_pending
 from jobs.runner import run_job, time_limit
-from tests.unit import handlers
+from tests.support import handlers
 
 pytestmark = pytest.mark.django_db
 

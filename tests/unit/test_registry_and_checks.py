@@ -13,7 +13,7 @@ from jobs import registry
 from jobs.checks import check_cluster_settings
 from jobs.exceptions import UnknownJobKind
 from jobs.registry import get_kind, job, ttl_for
-from tests.unit import handlers
+from tests.support import handlers
 
 
 @pytest.fixture

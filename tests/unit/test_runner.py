@@ -13,7 +13,7 @@ from django.utils import timezone
 from jobs import runner
 from jobs.models import Job, JobStatus
 from jobs.runner import claim, run_job
-from tests.unit import handlers
+from tests.support import handlers
 
 
 def row_snapshot(job: Job) -> dict:

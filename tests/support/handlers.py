@@ -1,4 +1,4 @@
-"""Tiny job kinds for the unit tests; importing this module registers them.
+"""Tiny job kinds for the tests (noop, failing, slow, progress); importing this module registers them.
 
 ``tests.call`` runs whatever ``CALLBACK`` is at call time, so a test can put
 arbitrary code inside a running job with ``monkeypatch.setattr(handlers,

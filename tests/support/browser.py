@@ -1,0 +1,22 @@
+"""Steps the browser tests share (Playwright's sync API, imported when called)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+USER_PASSWORD = "alice-pass-123"  # the `user` fixture's
+
+
+def sign_in(page: Any, base: str, username: str, *, password: str = USER_PASSWORD, heading: str = "Products") -> None:
+    """Sign in through the form on ``/``; wait for ``heading`` and the page's script (the jobs list fetched)."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{base}/")
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    # The module has loaded once the jobs list has been fetched.
+    expect(page.locator("#jobs-body")).not_to_contain_text("Loading")
