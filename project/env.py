@@ -70,6 +70,31 @@ _PROJECT_VARS: tuple[Var, ...] = (
     Var("DJANGO_DEBUG", bool, False, "debug mode"),
     Var("ALLOWED_HOSTS", list, ["localhost", "127.0.0.1", "[::1]"], "comma-separated host names"),
     Var(
+        "DJANGO_HTTPS", bool, False,
+        "the site is served over HTTPS only: plain HTTP is redirected, cookies are `Secure`, "
+        "HSTS is sent (see \"Production\")",
+    ),
+    Var(
+        "DJANGO_HSTS_SECONDS", int, None,
+        "`Strict-Transport-Security` max-age; try `300` first, `0` sends none",
+        default_text="`31536000` (a year) with `DJANGO_HTTPS=1`, else `0`",
+    ),
+    Var(
+        "DJANGO_HSTS_PRELOAD", bool, None,
+        "HSTS with `includeSubDomains; preload` (every subdomain must serve HTTPS too)",
+        default_text="on with `DJANGO_HTTPS=1`",
+    ),
+    Var(
+        "DJANGO_TRUST_X_FORWARDED_PROTO", bool, False,
+        "a request with `X-Forwarded-Proto: https` came over HTTPS; set it only behind a proxy "
+        "that sets that header itself",
+    ),
+    Var(
+        "CSRF_TRUSTED_ORIGINS", list, [],
+        "comma-separated origins (`https://shop.example.com`) allowed to send session-authenticated "
+        "writes besides the site's own",
+    ),
+    Var(
         "DATABASE_URL", str, "", "e.g. `postgres://postgres@127.0.0.1:5432/jobs`",
         default_text="`sqlite:///var/db.sqlite3`",
     ),

@@ -36,6 +36,23 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 
+# --- HTTPS ----------------------------------------------------------------
+# Off by default (development is plain HTTP). DJANGO_HTTPS=1 is the production
+# switch: with it, `manage.py check --deploy` reports nothing
+# (tests/integration/test_deploy_check.py). Behind a proxy that terminates TLS,
+# DJANGO_TRUST_X_FORWARDED_PROTO=1 lets Django see the original scheme, or the
+# redirect to HTTPS would loop.
+HTTPS = env("DJANGO_HTTPS")
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env("DJANGO_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+# hstspreload.org requires includeSubDomains with preload, so they go together.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = env("DJANGO_HSTS_PRELOAD", default=HTTPS)
+if env("DJANGO_TRUST_X_FORWARDED_PROTO"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
