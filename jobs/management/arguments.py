@@ -6,6 +6,9 @@ import argparse
 import re
 from datetime import timedelta
 
+from jobs.models import Job
+from jobs.registry import all_kinds
+
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # At most 12 digits: a longer number is no duration anyone means, and never
@@ -41,3 +44,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1.")
     return value
+
+
+def job_kind(text: str) -> str:
+    """Accept a registered kind, or one that jobs in the database still have (argparse type).
+
+    A typo is an error (exit 2) rather than a filter that matches nothing;
+    kinds no longer registered stay usable so their old jobs can be purged.
+    """
+    registered = {kind.name for kind in all_kinds()}
+    if text in registered or Job.objects.filter(kind=text).exists():
+        return text
+    known = ", ".join(sorted(registered)) or "none"
+    raise argparse.ArgumentTypeError(f"{text[:100]!r} is not a job kind. Registered kinds: {known}.")

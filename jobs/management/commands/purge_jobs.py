@@ -4,26 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
 from django.db.models import Count
 from django.utils import timezone
 
 from jobs.maintenance import jobs_bulk_purge
-from jobs.management.arguments import duration, positive_int
+from jobs.management.arguments import duration, job_kind, positive_int
+from jobs.management.confirm import ConfirmingCommand
 from jobs.models import Job, JobStatus
 
 
-class Command(BaseCommand):
+class Command(ConfirmingCommand):
     help = (
         "Delete finished jobs. Without --older-than or --status, deletes the jobs whose time "
-        "to live has passed. Pending and processing jobs are never deleted."
+        "to live has passed. Pending and processing jobs are never deleted. Asks first on a "
+        "terminal; without one, needs --yes."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--older-than", type=duration, help="finished longer ago than this, e.g. 7d")
         parser.add_argument("--status", choices=[status.value for status in JobStatus.terminal()], help="only jobs with this status")
-        parser.add_argument("--kind", help="only jobs of this kind (app.operation)")
-        parser.add_argument("--dry-run", action="store_true", help="print what would go; change nothing")
+        parser.add_argument("--kind", type=job_kind, help="only jobs of this kind (app.operation)")
+        self.add_confirmation_arguments(parser, dry_run_help="print what would go; change nothing")
         parser.add_argument("--batch-size", type=positive_int, default=1000, help="jobs per transaction")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -49,6 +50,10 @@ class Command(BaseCommand):
                 total += count
             self.stdout.write(f"Dry run: {total} {scope} would be deleted. Nothing was changed.")
             return
+
+        total = jobs.count()
+        if total:
+            self.confirm(f"Delete {total} {scope}?", **options)
 
         done = {"n": 0}
 
