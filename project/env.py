@@ -172,6 +172,21 @@ _PROJECT_VARS: tuple[Var, ...] = (
         "behind `JOBS_MAX_WAITS_PER_USER`",
     ),
     Var(
+        "METRICS_TOKEN", str, "",
+        "the bearer token a Prometheus scrape of `/metrics` must carry; unset, `/metrics` is a 404 "
+        "(see \"Metrics\")",
+    ),
+    Var(
+        "METRICS_ALLOWED_ADDRESSES", list, [],
+        "comma-separated client addresses or networks (`10.0.0.0/8`) allowed to scrape `/metrics`; "
+        "empty allows any address with the token",
+    ),
+    Var(
+        "PROMETHEUS_MULTIPROC_DIR", str, "",
+        "an empty directory shared by the web processes of one machine, so that each scrape adds up "
+        "their HTTP metrics (read by prometheus-client; see \"Metrics\")",
+    ),
+    Var(
         "SQLITE_TEST_PATH", str, "", "the SQLite file the tests use (worker processes share it)",
         default_text="`var/test.sqlite3`",
     ),

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, to count and time every request (project/metrics.py).
+    "project.metrics.http_metrics",
     "django.middleware.security.SecurityMiddleware",
     # WhiteNoise, async-capable: a waiting request must not hold a thread.
     "project.middleware.StaticFilesMiddleware",
@@ -239,6 +241,10 @@ API_MAX_BODY_BYTES = env("API_MAX_BODY_BYTES")
 HTTP_MAX_HEADER_BYTES = env("HTTP_MAX_HEADER_BYTES")
 # Seconds a web process remembers a valid API token (project/authentication.py).
 API_TOKEN_CACHE_SECONDS = env("API_TOKEN_CACHE_SECONDS")
+# /metrics answers only scrapes with this bearer token, from these addresses
+# when given; unset, it is a 404 (project/metrics.py).
+METRICS_TOKEN = env("METRICS_TOKEN")
+METRICS_ALLOWED_ADDRESSES = env("METRICS_ALLOWED_ADDRESSES")
 API_MAX_JSON_DEPTH = 20
 
 # Throttle counters live in the cache: per process by default, shared

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from project.metrics import metrics
 from project.throttling import limit_login_attempts
 from project.views import ObtainTokenView
 from purchases.views import shop
@@ -32,6 +33,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("jobs.api.urls")),
     path("api/", include("purchases.api.urls")),
+    # Prometheus scrapes: a 404 without METRICS_TOKEN (project/metrics.py).
+    path("metrics", metrics, name="metrics"),
 ]
 
 

@@ -1,0 +1,174 @@
+"""Prometheus metrics of the job table, read at scrape time.
+
+Every figure comes from the ``Job`` rows when Prometheus asks, so any web
+process gives the same answer however many web processes and worker
+clusters there are, on however many machines: nothing is counted in a
+process's memory. Two aggregate queries per scrape:
+
+- active jobs (pending and processing) by kind, found through
+  ``job_status_created_idx``: the gauges;
+- finished jobs by kind and outcome, with their wait and run times sorted
+  into histogram buckets in the same pass: the counters and histograms.
+
+The second reads every finished row still in the table. Purging jobs whose
+time to live has passed (``purge_jobs`` and the scheduled purge) removes
+them from these counts, which Prometheus reads as a counter reset; see
+README, "Metrics".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from jobs import queue
+from jobs.models import Job, JobStatus
+from jobs.registry import all_kinds
+
+# Upper bounds, in seconds, of the histograms' buckets.
+WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+_WAIT = ExpressionWrapper(F("started_at") - F("created_at"), output_field=DurationField())
+_RUN = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+_STARTED = Q(started_at__isnull=False)
+
+
+def _seconds(value: timedelta | None) -> float:
+    return value.total_seconds() if value is not None else 0.0
+
+
+def _le(bound: float) -> str:
+    return str(float(bound))
+
+
+class JobCollector:
+    """A prometheus_client collector of job counts, ages and durations from the database."""
+
+    def describe(self) -> list[Metric]:
+        """Nothing: describing would run the queries when the collector is registered."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every job metric, read from the database now."""
+        kinds = [kind.name for kind in all_kinds()]
+        yield from self._active(kinds)
+        yield from self._finished(kinds)
+        depth = queue.queue_depth()
+        if depth is not None:
+            yield GaugeMetricFamily(
+                "jobs_broker_queue_depth",
+                "Tasks waiting in django-q2's broker (one per job sent to a worker and not yet taken).",
+                value=depth,
+            )
+
+    def _active(self, kinds: list[str]) -> Iterator[Metric]:
+        now = timezone.now()
+        due = Q(status=JobStatus.PENDING) & (Q(available_at__isnull=True) | Q(available_at__lte=now))
+        rows = (
+            Job.objects.filter(status__in=JobStatus.active())
+            .order_by()
+            .values("kind")
+            .annotate(
+                pending=Count("pk", filter=Q(status=JobStatus.PENDING)),
+                processing=Count("pk", filter=Q(status=JobStatus.PROCESSING)),
+                due=Count("pk", filter=due),
+                # Waiting for a worker since it was submitted, or since its retry became due.
+                oldest=Min(Coalesce("available_at", "created_at"), filter=due),
+                expired=Count("pk", filter=Q(status=JobStatus.PROCESSING, lease_expires_at__lt=now)),
+            )
+        )
+        by_kind = {row["kind"]: row for row in rows}
+        families = {
+            "pending": GaugeMetricFamily("jobs_pending", "Jobs waiting to run, due or not.", labels=["kind"]),
+            "processing": GaugeMetricFamily("jobs_processing", "Jobs a worker is running.", labels=["kind"]),
+            "due": GaugeMetricFamily(
+                "jobs_queue_depth", "Pending jobs that are due (not waiting out a retry's backoff).", labels=["kind"]
+            ),
+            "expired": GaugeMetricFamily(
+                "jobs_expired_leases",
+                "Processing jobs whose lease ran out: their worker is gone; the reaper will recover them.",
+                labels=["kind"],
+            ),
+        }
+        oldest = GaugeMetricFamily(
+            "jobs_oldest_pending_age_seconds",
+            "Seconds the longest-waiting due job has waited for a worker (0 when none waits).",
+            labels=["kind"],
+        )
+        for kind in sorted({*kinds, *by_kind}):
+            row = by_kind.get(kind, {})
+            for key, family in families.items():
+                family.add_metric([kind], row.get(key, 0))
+            since = row.get("oldest")
+            oldest.add_metric([kind], max(0.0, (now - since).total_seconds()) if since else 0.0)
+        yield from families.values()
+        yield oldest
+
+    def _finished(self, kinds: list[str]) -> Iterator[Metric]:
+        aggregates = {
+            "n": Count("pk"),
+            "started": Count("pk", filter=_STARTED),
+            "wait_sum": Sum(_WAIT, filter=_STARTED),
+            "run_sum": Sum(_RUN, filter=_STARTED),
+        }
+        for i, bound in enumerate(WAIT_BUCKETS):
+            aggregates[f"w{i}"] = Count("pk", filter=_STARTED & Q(wait__lte=timedelta(seconds=bound)))
+        for i, bound in enumerate(RUN_BUCKETS):
+            aggregates[f"r{i}"] = Count("pk", filter=_STARTED & Q(run__lte=timedelta(seconds=bound)))
+        rows = list(
+            Job.objects.filter(status__in=JobStatus.terminal())
+            .order_by()
+            .alias(wait=_WAIT, run=_RUN)
+            .values("kind", "status")
+            .annotate(**aggregates)
+        )
+        finished = CounterMetricFamily(
+            "jobs_finished",
+            "Jobs that ended, by kind and outcome (completed, failed, cancelled), among the rows not yet purged.",
+            labels=["kind", "outcome"],
+        )
+        per_kind: dict[str, dict[str, float]] = {}
+        by_outcome = {(row["kind"], row["status"]): row["n"] for row in rows}
+        for kind in sorted({*kinds, *(row["kind"] for row in rows)}):
+            for outcome in JobStatus.terminal():
+                finished.add_metric([kind, outcome], by_outcome.get((kind, outcome), 0))
+            per_kind[kind] = {}
+        for row in rows:
+            totals = per_kind[row["kind"]]
+            for key, value in row.items():
+                if key not in ("kind", "status", "n"):
+                    totals[key] = totals.get(key, 0) + (_seconds(value) if key.endswith("_sum") else value)
+        yield finished
+        yield self._histogram(
+            "jobs_wait_seconds",
+            "Seconds from submission to the start of the last attempt, of finished jobs that started.",
+            "w", WAIT_BUCKETS, "wait_sum", per_kind,
+        )  # fmt: skip
+        yield self._histogram(
+            "jobs_run_seconds",
+            "Seconds from the start of the last attempt to the end, of finished jobs that started.",
+            "r", RUN_BUCKETS, "run_sum", per_kind,
+        )  # fmt: skip
+
+    @staticmethod
+    def _histogram(
+        name: str, doc: str, prefix: str, bounds: tuple[float, ...], sum_key: str,
+        per_kind: dict[str, dict[str, float]],
+    ) -> HistogramMetricFamily:  # fmt: skip
+        family = HistogramMetricFamily(name, doc, labels=["kind"])
+        for kind, totals in per_kind.items():
+            buckets = [(_le(bound), totals.get(f"{prefix}{i}", 0)) for i, bound in enumerate(bounds)]
+            buckets.append(("+Inf", totals.get("started", 0)))
+            family.add_metric([kind], buckets, totals.get(sum_key, 0.0))
+        return family
