@@ -6,14 +6,17 @@ clusters there are, on however many machines: nothing is counted in a
 process's memory. Two aggregate queries per scrape:
 
 - active jobs (pending and processing) by kind, found through
-  ``job_status_created_idx``: the gauges;
-- finished jobs by kind and outcome, with their wait and run times sorted
-  into histogram buckets in the same pass: the counters and histograms.
+  ``job_status_created_idx``: the gauges of work waiting and running;
+- finished jobs by kind and outcome, with those of the last ``RECENT``
+  seconds sorted into wait and run time buckets in the same pass.
 
-The second reads every finished row still in the table. Purging jobs whose
-time to live has passed (``purge_jobs`` and the scheduled purge) removes
-them from these counts, which Prometheus reads as a counter reset; see
-README, "Metrics".
+Finished jobs are gauges, not counters: purging expired jobs (the
+scheduled purge, ``purge_jobs``, an owner's DELETE) lowers them, and
+Prometheus would take every such drop of a counter for a restart from zero
+(a spike in ``rate()`` the size of the whole table). Rates come from
+``jobs_finished_recent`` (jobs that finished in the last ``RECENT``
+seconds) instead, and the wait and run times are gauge histograms of those
+same jobs; see README, "Metrics".
 """
 
 from __future__ import annotations
@@ -24,17 +27,14 @@ from datetime import timedelta
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 
 from jobs import queue
 from jobs.models import Job, JobStatus
 from jobs.registry import all_kinds
 
+# Rates and durations are of the jobs that finished in this many last seconds.
+RECENT = 300
 # Upper bounds, in seconds, of the histograms' buckets.
 WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
@@ -116,16 +116,19 @@ class JobCollector:
         yield oldest
 
     def _finished(self, kinds: list[str]) -> Iterator[Metric]:
+        recent = Q(finished_at__gte=timezone.now() - timedelta(seconds=RECENT))
+        timed = recent & _STARTED
         aggregates = {
             "n": Count("pk"),
-            "started": Count("pk", filter=_STARTED),
-            "wait_sum": Sum(_WAIT, filter=_STARTED),
-            "run_sum": Sum(_RUN, filter=_STARTED),
+            "recent": Count("pk", filter=recent),
+            "timed": Count("pk", filter=timed),
+            "wait_sum": Sum(_WAIT, filter=timed),
+            "run_sum": Sum(_RUN, filter=timed),
         }
         for i, bound in enumerate(WAIT_BUCKETS):
-            aggregates[f"w{i}"] = Count("pk", filter=_STARTED & Q(wait__lte=timedelta(seconds=bound)))
+            aggregates[f"w{i}"] = Count("pk", filter=timed & Q(wait__lte=timedelta(seconds=bound)))
         for i, bound in enumerate(RUN_BUCKETS):
-            aggregates[f"r{i}"] = Count("pk", filter=_STARTED & Q(run__lte=timedelta(seconds=bound)))
+            aggregates[f"r{i}"] = Count("pk", filter=timed & Q(run__lte=timedelta(seconds=bound)))
         rows = list(
             Job.objects.filter(status__in=JobStatus.terminal())
             .order_by()
@@ -133,31 +136,41 @@ class JobCollector:
             .values("kind", "status")
             .annotate(**aggregates)
         )
-        finished = CounterMetricFamily(
+        finished = GaugeMetricFamily(
             "jobs_finished",
-            "Jobs that ended, by kind and outcome (completed, failed, cancelled), among the rows not yet purged.",
+            "Finished jobs still in the table (purges lower it), by kind and outcome.",
             labels=["kind", "outcome"],
         )
+        finished_recent = GaugeMetricFamily(
+            "jobs_finished_recent",
+            f"Jobs that finished in the last {RECENT} seconds, by kind and outcome.",
+            labels=["kind", "outcome"],
+        )
+        by_outcome = {(row["kind"], row["status"]): row for row in rows}
         per_kind: dict[str, dict[str, float]] = {}
-        by_outcome = {(row["kind"], row["status"]): row["n"] for row in rows}
         for kind in sorted({*kinds, *(row["kind"] for row in rows)}):
             for outcome in JobStatus.terminal():
-                finished.add_metric([kind, outcome], by_outcome.get((kind, outcome), 0))
+                row = by_outcome.get((kind, outcome), {})
+                finished.add_metric([kind, outcome], row.get("n", 0))
+                finished_recent.add_metric([kind, outcome], row.get("recent", 0))
             per_kind[kind] = {}
         for row in rows:
             totals = per_kind[row["kind"]]
             for key, value in row.items():
-                if key not in ("kind", "status", "n"):
+                if key not in ("kind", "status", "n", "recent"):
                     totals[key] = totals.get(key, 0) + (_seconds(value) if key.endswith("_sum") else value)
         yield finished
+        yield finished_recent
         yield self._histogram(
             "jobs_wait_seconds",
-            "Seconds from submission to the start of the last attempt, of finished jobs that started.",
+            f"Seconds from submission to the start of the last attempt, of the jobs that finished "
+            f"in the last {RECENT} seconds after starting.",
             "w", WAIT_BUCKETS, "wait_sum", per_kind,
         )  # fmt: skip
         yield self._histogram(
             "jobs_run_seconds",
-            "Seconds from the start of the last attempt to the end, of finished jobs that started.",
+            f"Seconds from the start of the last attempt to the end, of the jobs that finished "
+            f"in the last {RECENT} seconds after starting.",
             "r", RUN_BUCKETS, "run_sum", per_kind,
         )  # fmt: skip
 
@@ -165,10 +178,10 @@ class JobCollector:
     def _histogram(
         name: str, doc: str, prefix: str, bounds: tuple[float, ...], sum_key: str,
         per_kind: dict[str, dict[str, float]],
-    ) -> HistogramMetricFamily:  # fmt: skip
-        family = HistogramMetricFamily(name, doc, labels=["kind"])
+    ) -> GaugeHistogramMetricFamily:  # fmt: skip
+        family = GaugeHistogramMetricFamily(name, doc, labels=["kind"])
         for kind, totals in per_kind.items():
             buckets = [(_le(bound), totals.get(f"{prefix}{i}", 0)) for i, bound in enumerate(bounds)]
-            buckets.append(("+Inf", totals.get("started", 0)))
+            buckets.append(("+Inf", totals.get("timed", 0)))
             family.add_metric([kind], buckets, totals.get(sum_key, 0.0))
         return family

@@ -87,14 +87,15 @@ def test_scrapes_match_the_job_table_while_a_real_cluster_runs_jobs(launcher, us
         found = samples(response.text)
         for kind in {kind for kind, _ in table}:
             for outcome in JobStatus.terminal():
-                assert value(found, "jobs_finished_total", kind=kind, outcome=outcome) == table[(kind, outcome)]
+                assert value(found, "jobs_finished", kind=kind, outcome=outcome) == table[(kind, outcome)]
+                assert value(found, "jobs_finished_recent", kind=kind, outcome=outcome) == table[(kind, outcome)]
             assert value(found, "jobs_pending", kind=kind) == 0
             assert value(found, "jobs_processing", kind=kind) == 0
             assert value(found, "jobs_queue_depth", kind=kind) == 0
             assert value(found, "jobs_expired_leases", kind=kind) == 0
             assert value(found, "jobs_oldest_pending_age_seconds", kind=kind) == 0
-            assert value(found, "jobs_wait_seconds_count", kind=kind) == started[kind]
-            assert value(found, "jobs_run_seconds_count", kind=kind) == started[kind]
+            assert value(found, "jobs_wait_seconds_gcount", kind=kind) == started[kind]
+            assert value(found, "jobs_run_seconds_gcount", kind=kind) == started[kind]
             assert value(found, "jobs_run_seconds_bucket", kind=kind, le="+Inf") == started[kind]
         # Half the reports went to each process; either one's scrape adds both up.
         posted = value(found, "http_requests_total", method="POST", view=report_view, status="202")
