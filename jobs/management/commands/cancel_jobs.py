@@ -36,7 +36,10 @@ class Command(ConfirmingCommand):
         jobs = Job.objects.filter(status__in=JobStatus.active())
         filtered = options["ids"] or any(options[name] for name in ("status", "kind", "owner", "older_than"))
         if not filtered and not options["all"]:
-            raise CommandError("Name job ids, give a filter, or pass --all to cancel every unfinished job.", returncode=USAGE_ERROR)
+            raise CommandError(
+                "Name job ids, give a filter, or pass --all to cancel every unfinished job.",
+                returncode=USAGE_ERROR,
+            )
         if options["ids"]:
             jobs = jobs.filter(pk__in=[job_by_reference(ref).pk for ref in options["ids"]])
         if options["status"]:
@@ -58,4 +61,6 @@ class Command(ConfirmingCommand):
         if total:
             self.confirm(f"Cancel {total} jobs?", **options)
         result = jobs_bulk_cancel(jobs, actor="command:cancel_jobs", batch_size=options["batch_size"])
-        self.stdout.write(self.style.SUCCESS(f"Cancelled {result.changed} jobs (processing ones stop at their next check)."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Cancelled {result.changed} jobs (processing ones stop at their next check).")
+        )
