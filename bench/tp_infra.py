@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from jobs.processes import stop_process_group
+
 PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
 REDIS_SERVER = os.environ.get("BENCH_REDIS_SERVER", "/usr/bin/redis-server")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -80,23 +82,7 @@ class Processes:
 
     def stop(self, child: subprocess.Popen, *, grace: float = 15.0, sig: int = signal.SIGTERM) -> None:
         """Signal the main process, wait up to ``grace`` seconds, then SIGKILL its group."""
-        if child.poll() is None:
-            try:
-                child.send_signal(sig)
-            except ProcessLookupError:
-                pass
-            try:
-                child.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        stop_process_group(child, grace=grace, sig=sig)
         if child in self.children:
             self.children.remove(child)
 
