@@ -13,7 +13,7 @@ from jobs.runner import run_job
 from jobs.services import job_submit
 from purchases import payments
 from purchases.models import Order, OrderStatus, Product
-from tests.integration.admin_helpers import (
+from tests.support.admin import (
     CHANGELIST,
     action_names,
     bulk_jobs,

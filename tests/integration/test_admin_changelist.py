@@ -12,7 +12,7 @@ from django.utils import timezone
 from jobs.models import Job, JobStatus
 from jobs.runner import run_job
 from jobs.services import job_submit
-from tests.integration.admin_helpers import (
+from tests.support.admin import (
     CHANGELIST,
     change_url,
     make_job,

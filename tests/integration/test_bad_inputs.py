@@ -20,8 +20,8 @@ from django.core.management.base import CommandError
 from django.test import Client
 
 from jobs.models import Job
-from tests.integration.admin_helpers import CHANGELIST
 from tests.integration.api_helpers import make_job, post_json, purchase_body
+from tests.support.admin import CHANGELIST
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django_q.brokers import get_broker
 
 from jobs import maintenance, queue
 from jobs.models import Job, JobEvent, JobStatus
-from tests.integration.admin_helpers import make_job, status_of
+from tests.support.admin import make_job, status_of
 
 pytestmark = pytest.mark.django_db
 S = JobStatus

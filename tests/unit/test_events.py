@@ -13,9 +13,9 @@ from jobs.models import Job, JobEvent, JobStatus
 from jobs.runner import run_job, worker_name
 from jobs.services import job_submit
 from jobs.timeline import actor_for_user, event_record, event_record_many
-from tests.support.factories import token_client
-from tests.integration.admin_helpers import change_url, post_action, staff_client
 from tests.support import handlers
+from tests.support.admin import change_url, post_action, staff_client
+from tests.support.factories import token_client
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the admin tests (test_admin_*.py) and the command tests."""
+"""Helpers for the tests of the admin (its changelist and actions), the commands and the job timeline."""
 
 from __future__ import annotations
 
