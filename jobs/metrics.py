@@ -3,20 +3,21 @@
 Every figure comes from the ``Job`` rows when Prometheus asks, so any web
 process gives the same answer however many web processes and worker
 clusters there are, on however many machines: nothing is counted in a
-process's memory. Two aggregate queries per scrape:
+process's memory. Two aggregate queries per scrape, each bounded by an index:
 
-- active jobs (pending and processing) by kind, found through
+- active jobs (pending and processing) by kind, through
   ``job_status_created_idx``: the gauges of work waiting and running;
-- finished jobs by kind and outcome, with those of the last ``RECENT``
-  seconds sorted into wait and run time buckets in the same pass.
+- the jobs that finished in the last ``RECENT`` seconds, through
+  ``job_finished_idx``, by kind and outcome, with their wait and run times
+  sorted into buckets in the same pass.
 
-Finished jobs are gauges, not counters: purging expired jobs (the
-scheduled purge, ``purge_jobs``, an owner's DELETE) lowers them, and
-Prometheus would take every such drop of a counter for a restart from zero
-(a spike in ``rate()`` the size of the whole table). Rates come from
-``jobs_finished_recent`` (jobs that finished in the last ``RECENT``
-seconds) instead, and the wait and run times are gauge histograms of those
-same jobs; see README, "Metrics".
+No query reads the whole table, so finished jobs are counted over that
+window (``jobs_finished_recent``), not since the beginning: a total of the
+rows would cost a pass over all of them, and purges (time to live, an
+owner's DELETE) would make it drop, which Prometheus reads as a counter
+reset (a spike in ``rate()`` the size of the table). For the same reason
+the wait and run times are gauge histograms of that window. README,
+"Metrics", has the details and the alert rules that use them.
 """
 
 from __future__ import annotations
@@ -117,29 +118,22 @@ class JobCollector:
 
     def _finished(self, kinds: list[str]) -> Iterator[Metric]:
         recent = Q(finished_at__gte=timezone.now() - timedelta(seconds=RECENT))
-        timed = recent & _STARTED
         aggregates = {
             "n": Count("pk"),
-            "recent": Count("pk", filter=recent),
-            "timed": Count("pk", filter=timed),
-            "wait_sum": Sum(_WAIT, filter=timed),
-            "run_sum": Sum(_RUN, filter=timed),
+            "timed": Count("pk", filter=_STARTED),
+            "wait_sum": Sum(_WAIT, filter=_STARTED),
+            "run_sum": Sum(_RUN, filter=_STARTED),
         }
         for i, bound in enumerate(WAIT_BUCKETS):
-            aggregates[f"w{i}"] = Count("pk", filter=timed & Q(wait__lte=timedelta(seconds=bound)))
+            aggregates[f"w{i}"] = Count("pk", filter=_STARTED & Q(wait__lte=timedelta(seconds=bound)))
         for i, bound in enumerate(RUN_BUCKETS):
-            aggregates[f"r{i}"] = Count("pk", filter=timed & Q(run__lte=timedelta(seconds=bound)))
+            aggregates[f"r{i}"] = Count("pk", filter=_STARTED & Q(run__lte=timedelta(seconds=bound)))
         rows = list(
-            Job.objects.filter(status__in=JobStatus.terminal())
+            Job.objects.filter(recent, status__in=JobStatus.terminal())
             .order_by()
             .alias(wait=_WAIT, run=_RUN)
             .values("kind", "status")
             .annotate(**aggregates)
-        )
-        finished = GaugeMetricFamily(
-            "jobs_finished",
-            "Finished jobs still in the table (purges lower it), by kind and outcome.",
-            labels=["kind", "outcome"],
         )
         finished_recent = GaugeMetricFamily(
             "jobs_finished_recent",
@@ -151,15 +145,13 @@ class JobCollector:
         for kind in sorted({*kinds, *(row["kind"] for row in rows)}):
             for outcome in JobStatus.terminal():
                 row = by_outcome.get((kind, outcome), {})
-                finished.add_metric([kind, outcome], row.get("n", 0))
-                finished_recent.add_metric([kind, outcome], row.get("recent", 0))
+                finished_recent.add_metric([kind, outcome], row.get("n", 0))
             per_kind[kind] = {}
         for row in rows:
             totals = per_kind[row["kind"]]
             for key, value in row.items():
-                if key not in ("kind", "status", "n", "recent"):
+                if key not in ("kind", "status", "n"):
                     totals[key] = totals.get(key, 0) + (_seconds(value) if key.endswith("_sum") else value)
-        yield finished
         yield finished_recent
         yield self._histogram(
             "jobs_wait_seconds",

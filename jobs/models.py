@@ -126,6 +126,13 @@ class Job(models.Model):
             # look for active jobs by age.
             models.Index(fields=["status", "-created_at"], name="job_status_created_idx"),
             models.Index(fields=["kind", "-created_at"], name="job_kind_created_idx"),
+            # Jobs that finished lately, for /metrics (jobs/metrics.py): a scrape
+            # reads the last minutes' rows, not the whole table.
+            models.Index(
+                fields=["finished_at"],
+                name="job_finished_idx",
+                condition=Q(finished_at__isnull=False),
+            ),
             models.Index(
                 fields=["idempotency_key"],
                 name="job_idempotency_key_idx",

@@ -41,18 +41,17 @@ def job(status: str, kind: str = "m.report", **fields: Any) -> Job:
     return Job.objects.create(**values)
 
 
-def test_finished_jobs_count_by_kind_and_outcome():
+def test_recently_finished_jobs_count_by_kind_and_outcome():
     for _ in range(3):
         job(JobStatus.COMPLETED)
     job(JobStatus.FAILED)
     job(JobStatus.CANCELLED, kind="m.other", started_at=None)
     job(JobStatus.PENDING)
 
-    assert sample("jobs_finished", kind="m.report", outcome="completed") == 3
-    assert sample("jobs_finished", kind="m.report", outcome="failed") == 1
-    assert sample("jobs_finished", kind="m.report", outcome="cancelled") == 0
-    assert sample("jobs_finished", kind="m.other", outcome="cancelled") == 1
     assert sample("jobs_finished_recent", kind="m.report", outcome="completed") == 3
+    assert sample("jobs_finished_recent", kind="m.report", outcome="failed") == 1
+    assert sample("jobs_finished_recent", kind="m.report", outcome="cancelled") == 0
+    assert sample("jobs_finished_recent", kind="m.other", outcome="cancelled") == 1
 
 
 def test_rates_and_durations_are_of_recently_finished_jobs_only():
@@ -61,7 +60,6 @@ def test_rates_and_durations_are_of_recently_finished_jobs_only():
     job(JobStatus.FAILED, created_at=long_ago, started_at=long_ago, finished_at=long_ago)
     job(JobStatus.FAILED)
 
-    assert sample("jobs_finished", kind="m.report", outcome="failed") == 2
     assert sample("jobs_finished_recent", kind="m.report", outcome="failed") == 1
     assert sample("jobs_run_seconds_bucket", kind="m.report", le="+Inf") == 1
     assert sample("jobs_wait_seconds_gcount", kind="m.report") == 1
@@ -117,7 +115,7 @@ def test_a_retried_job_waits_from_when_it_became_due():
 def test_registered_kinds_report_zeros_when_there_are_no_jobs():
     assert sample("jobs_pending", kind="purchases.execute") == 0
     assert sample("jobs_oldest_pending_age_seconds", kind="purchases.execute") == 0
-    assert sample("jobs_finished", kind="purchases.execute", outcome="failed") == 0
+    assert sample("jobs_finished_recent", kind="purchases.execute", outcome="failed") == 0
 
 
 @pytest.mark.parametrize(
@@ -143,7 +141,7 @@ def test_a_scrape_with_the_token_gets_the_metrics(client):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")
     text = response.content.decode()
-    assert 'jobs_finished{kind="m.report",outcome="failed"} 1.0' in text
+    assert 'jobs_finished_recent{kind="m.report",outcome="failed"} 1.0' in text
     assert "process_cpu_seconds_total" in text
     assert "http_requests_total" in text
 
