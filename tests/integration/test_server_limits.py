@@ -39,7 +39,9 @@ LOW_SOFT_NOFILE = 128  # the server must raise it to the hard limit
 def readme_command() -> list[str]:
     """Return the README's production uvicorn command, as a list of arguments."""
     readme = (BASE_DIR / "README.md").read_text()
-    line = next(line for line in readme.splitlines() if line.startswith("uvicorn project.asgi:application"))
+    # The command may sit indented in a list item's code block.
+    lines = (line.strip() for line in readme.splitlines())
+    line = next(line for line in lines if line.startswith("uvicorn project.asgi:application"))
     return shlex.split(line.split("#")[0])
 
 
