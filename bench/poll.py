@@ -10,7 +10,8 @@ must contain "bench"), creates the database ``poll_bench`` (or the one named in 
 URL) afresh, migrates it with ``bench.settings`` (the project's settings plus the
 constant view of ``bench/urls.py``), creates one user with a token and one completed
 job per connection, then serves it as the README's production command does:
-``uvicorn project.asgi:application --workers N --lifespan off``. Then, in interleaved
+``uvicorn project.asgi:application --workers N --lifespan off --http
+project.http_protocol:LimitedHttpToolsProtocol``. Then, in interleaved
 rounds, ``--connections`` keep-alive connections (threads, http.client, 127.0.0.1)
 each send requests back to back for ``--duration`` seconds, one kind at a time:
 
@@ -191,7 +192,8 @@ def main() -> int:
         port = free_port()
         server = procs.start(
             [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(args.web_workers), "--lifespan", "off"],
+             "--port", str(port), "--workers", str(args.web_workers), "--lifespan", "off",
+             "--http", "project.http_protocol:LimitedHttpToolsProtocol"],
             log=LOG_DIR / "uvicorn.log", cwd=ROOT, env=env,
         )  # fmt: skip
         wait_for(lambda: _status(port, "/bench/constant/") == 200, timeout=60, what="uvicorn", every=0.2)
