@@ -27,14 +27,7 @@ def stop_process_group(child: subprocess.Popen, *, grace: float, sig: int = sign
             child.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
-    try:
-        os.killpg(child.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        child.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
+    _kill_group(child)
     return child.returncode
 
 
@@ -60,12 +53,17 @@ def stop_process_groups(
         except subprocess.TimeoutExpired:
             overran.append(child)
     for child in children:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        _kill_group(child)
     return overran
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    # Whatever outlived the main process (workers, threads' children) goes too.
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass

@@ -17,6 +17,7 @@ arguments, query string and host of the original request).
 from __future__ import annotations
 
 import functools
+from contextlib import nullcontext
 import io
 import json
 import re
@@ -177,48 +178,34 @@ def defer(
     kwargs: dict[str, Any],
 ) -> Response:
     """Store the request as a job of ``kind``; answer 202, or inline if it finished within ``wait``."""
-    if not preference.wait:
-        return _submit(view, request, kind=kind, input=input, preference=preference, kwargs=kwargs)
     # A wait takes one of the user's slots before anything is stored: over
     # the cap, 429 and no job.
-    with wait_slot(user=request.user, lease=preference.wait):
-        return _submit(view, request, kind=kind, input=input, preference=preference, kwargs=kwargs)
-
-
-def _submit(
-    view: APIView,
-    request: Request,
-    *,
-    kind: str,
-    input: type[BaseSerializer] | None,  # noqa: A002
-    preference: Preference,
-    kwargs: dict[str, Any],
-) -> Response:
-    serializer_class = input
-    if serializer_class is None and hasattr(view, "get_serializer_class"):
-        serializer_class = view.get_serializer_class()
-    submission = job_submit(
-        kind=kind,
-        payload=request.data,
-        owner=request.user,
-        idempotency_key=idempotency_key_from(request),
-        serializer_class=serializer_class,
-        serializer_context=_serializer_context(view, request),
-        call=call_of(view, request, kwargs),
-    )
-    job = submission.job
-    if preference.wait:
-        job = wait_until_finished(job, timeout=preference.wait)
-        if job.is_terminal and job.result_status is not None:
-            response = Response(job.result, status=job.result_status)
-            response["Vary"] = "Prefer, X-Job-Flag"
-            return response
-    response = job_accepted_response(job, request, replayed=not submission.created)
-    if preference.preferred:
-        response["Preference-Applied"] = "respond-async"
-    response["X-Job-Flag"] = "ON"
-    response["Vary"] = "Prefer, X-Job-Flag"
-    return response
+    with wait_slot(user=request.user, lease=preference.wait) if preference.wait else nullcontext():
+        serializer_class = input
+        if serializer_class is None and hasattr(view, "get_serializer_class"):
+            serializer_class = view.get_serializer_class()
+        submission = job_submit(
+            kind=kind,
+            payload=request.data,
+            owner=request.user,
+            idempotency_key=idempotency_key_from(request),
+            serializer_class=serializer_class,
+            serializer_context=_serializer_context(view, request),
+            call=call_of(view, request, kwargs),
+        )
+        job = submission.job
+        if preference.wait:
+            job = wait_until_finished(job, timeout=preference.wait)
+            if job.is_terminal and job.result_status is not None:
+                response = Response(job.result, status=job.result_status)
+                response["Vary"] = "Prefer, X-Job-Flag"
+                return response
+        response = job_accepted_response(job, request, replayed=not submission.created)
+        if preference.preferred:
+            response["Preference-Applied"] = "respond-async"
+        response["X-Job-Flag"] = "ON"
+        response["Vary"] = "Prefer, X-Job-Flag"
+        return response
 
 
 def call_of(view: APIView, request: Request, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -225,7 +225,7 @@ def events_view(drf_view: Callable[..., Any]) -> Callable[..., Any]:
                 )
             except TooManyWaits as exc:
                 return too_many_waits_response(exc)
-            events: Any = _event_stream(request, user, job.pk, last_event_id, checked.credentials, slot)
+            events: Any = _events(request, user, job.pk, last_event_id, checked.credentials, slot)
         else:
             # Under WSGI a stream would hold a worker thread for its whole
             # life: send the current state and end; EventSource reconnects
@@ -304,22 +304,6 @@ def _heartbeat_check(credentials: Credentials, slot: WaitSlot | None) -> bool:
     return True
 
 
-async def _event_stream(
-    request: HttpRequest,
-    user: Any,
-    job_pk: Any,
-    last_event_id: str | None,
-    credentials: Credentials,
-    slot: WaitSlot | None,
-) -> AsyncIterator[str]:
-    try:
-        async for chunk in _events(request, user, job_pk, last_event_id, credentials, slot):
-            yield chunk
-    finally:
-        if slot is not None:
-            run_db_soon(slot.release)
-
-
 async def _events(
     request: HttpRequest,
     user: Any,
@@ -328,54 +312,59 @@ async def _events(
     credentials: Credentials,
     slot: WaitSlot | None,
 ) -> AsyncIterator[str]:
-    release_request_thread()
-    yield "retry: 2000\n\n"
-    sent_id, sent_status = last_event_id, None
-    heartbeat = float(jobs_settings.STREAM_HEARTBEAT)
-    ends_at = time.monotonic() + float(jobs_settings.STREAM_MAX_SECONDS)
-    # Revoked credentials (a deleted token, a deactivated user) end the
-    # stream at the next check: at least once per heartbeat, also while
-    # events keep coming.
-    check_at = time.monotonic() + heartbeat
-    jobs_watcher = watcher()
-    async with jobs_watcher.watch(job_pk) as changed:
-        while True:
-            if time.monotonic() >= check_at:
-                if not await run_db(_heartbeat_check, credentials, slot):
-                    yield REVOKED
+    try:
+        release_request_thread()
+        yield "retry: 2000\n\n"
+        sent_id, sent_status = last_event_id, None
+        heartbeat = float(jobs_settings.STREAM_HEARTBEAT)
+        ends_at = time.monotonic() + float(jobs_settings.STREAM_MAX_SECONDS)
+        # Revoked credentials (a deleted token, a deactivated user) end the
+        # stream at the next check: at least once per heartbeat, also while
+        # events keep coming.
+        check_at = time.monotonic() + heartbeat
+        jobs_watcher = watcher()
+        async with jobs_watcher.watch(job_pk) as changed:
+            while True:
+                if time.monotonic() >= check_at:
+                    if not await run_db(_heartbeat_check, credentials, slot):
+                        yield REVOKED
+                        return
+                    check_at = time.monotonic() + heartbeat
+                changed.clear()
+                document = await shared_document(
+                    request, user, job_pk, seen=jobs_watcher.changes(job_pk)
+                )
+                if document is None:
+                    # Deleted (purged) while watched: nothing more will come.
+                    yield "event: deleted\ndata: {}\n\n"
                     return
-                check_at = time.monotonic() + heartbeat
-            changed.clear()
-            document = await shared_document(
-                request, user, job_pk, seen=jobs_watcher.changes(job_pk)
-            )
-            if document is None:
-                # Deleted (purged) while watched: nothing more will come.
-                yield "event: deleted\ndata: {}\n\n"
-                return
-            event_id = _event_id(document)
-            if event_id != sent_id:
-                # The first event of a connection is always a `status` event.
-                kind = "progress" if document["status"] == sent_status else "status"
-                yield format_event(kind, event_id, document)
-                sent_id, sent_status = event_id, document["status"]
-            if document["status"] in ("completed", "failed", "cancelled"):
-                return
-            # Wait for a change; a heartbeat costs one check of the credentials.
-            while not changed.is_set():
-                now = time.monotonic()
-                remaining = ends_at - now
-                if remaining <= 0:
+                event_id = _event_id(document)
+                if event_id != sent_id:
+                    # The first event of a connection is always a `status` event.
+                    kind = "progress" if document["status"] == sent_status else "status"
+                    yield format_event(kind, event_id, document)
+                    sent_id, sent_status = event_id, document["status"]
+                if document["status"] in ("completed", "failed", "cancelled"):
                     return
-                try:
-                    await wait_set(changed, max(0.0, min(check_at - now, remaining)))
-                except TimeoutError:
-                    if time.monotonic() >= check_at:
-                        if not await run_db(_heartbeat_check, credentials, slot):
-                            yield REVOKED
-                            return
-                        check_at = time.monotonic() + heartbeat
-                        yield ": keep-alive\n\n"
+                # Wait for a change; a heartbeat costs one check of the credentials.
+                while not changed.is_set():
+                    now = time.monotonic()
+                    remaining = ends_at - now
+                    if remaining <= 0:
+                        return
+                    try:
+                        await wait_set(changed, max(0.0, min(check_at - now, remaining)))
+                    except TimeoutError:
+                        if time.monotonic() >= check_at:
+                            if not await run_db(_heartbeat_check, credentials, slot):
+                                yield REVOKED
+                                return
+                            check_at = time.monotonic() + heartbeat
+                            yield ": keep-alive\n\n"
+    finally:
+        # The stream's wait slot goes back however it ended (finished, revoked, dropped).
+        if slot is not None:
+            run_db_soon(slot.release)
 
 
 _reads: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], tuple[int, asyncio.Task[Any]]]] = (

@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 from django.db import connection
 
+from jobs.processes import stop_process_group
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 UVICORN = [sys.executable, "-m", "uvicorn", "project.asgi:application"]
@@ -74,19 +76,9 @@ def start(args: list[str], log: Path, **env: str) -> subprocess.Popen:
 
 def stop(process: subprocess.Popen, *, sig: int = signal.SIGTERM, grace: float = 20.0) -> int | None:
     """Signal the main process only, wait with a bound, then kill its whole group."""
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
+    returncode = stop_process_group(process, grace=grace, sig=sig)
     process.log_handle.close()  # type: ignore[attr-defined]
-    return process.returncode
+    return returncode
 
 
 def stop_each(processes: list[subprocess.Popen], *, grace: float = 15.0) -> None:
