@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from typing import Any
+from urllib.parse import quote
 
 from django.db import DatabaseError, connections
 from django.utils import timezone
@@ -61,7 +62,8 @@ class SqliteWakeBroker(ORM):
         try:
             if self._watch is None:
                 path = connections[Conf.ORM].settings_dict["NAME"]
-                self._watch = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                # A URI, for read-only mode: quoted, so a path with spaces or "?" still opens.
+                self._watch = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, check_same_thread=False)
                 self._version = None
             version = self._watch.execute("PRAGMA data_version").fetchone()[0]
         except (sqlite3.Error, DatabaseError, KeyError):
