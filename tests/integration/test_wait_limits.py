@@ -119,12 +119,12 @@ def test_waits_and_streams_over_the_cap_get_429_with_retry_after(server, user):
             # Two streams and a long poll fill the cap; one more stream is refused.
             events = f"/api/jobs/{job['id']}/events/"
             async with client.stream("GET", events), client.stream("GET", events):
-                await asyncio.sleep(0.5)
+                await slots_taken(user, 2)
                 etag = (await client.get(f"/api/jobs/{job['id']}/")).headers["ETag"]
                 long_poll = asyncio.create_task(
                     client.get(f"/api/jobs/{job['id']}/?wait=3", headers={"If-None-Match": etag})
                 )
-                await asyncio.sleep(0.5)
+                await slots_taken(user, 3)
                 refused_stream = await answer_of(client, events)
                 refused_poll = await client.get(
                     f"/api/jobs/{job['id']}/?wait=3", headers={"If-None-Match": etag}
@@ -146,6 +146,22 @@ def test_waits_and_streams_over_the_cap_get_429_with_retry_after(server, user):
         assert body["code"] == "too_many_waits" and body["detail"]
     # Refused waits stored no job: the first one and the three that waited.
     assert Job.objects.count() == 4
+
+
+async def slots_taken(user: Any, count: int, *, timeout: float = 10.0) -> None:
+    """Wait (with a deadline) until the server holds ``count`` of ``user``'s wait slots.
+
+    The server and this process share the slot cache and the test database,
+    so the slots the server took are visible here; a sleep would race a slow server.
+    """
+    from jobs.wait_limits import _cache, _slot_key
+
+    # Cache files, no database query: fine on the event loop's thread.
+    keys = [_slot_key(user.pk, number) for number in range(count + 1)]
+    deadline = time.monotonic() + timeout
+    while (taken := len(_cache().get_many(keys))) < count:
+        assert time.monotonic() < deadline, f"the server holds {taken} of {count} wait slots"
+        await asyncio.sleep(0.02)
 
 
 async def answer_of(client: httpx.AsyncClient, url: str) -> httpx.Response:
