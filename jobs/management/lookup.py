@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from jobs.management.confirm import USAGE_ERROR
 from jobs.models import Job, JobQuerySet
@@ -48,6 +49,27 @@ def job_by_reference(reference: str, jobs: JobQuerySet | None = None) -> Job:
         ids = ", ".join(str(job.pk) for job in matches)
         raise CommandError(f"{text!r} matches more than one job ({ids}): give the full id.")
     return matches[0]
+
+
+def filter_jobs(jobs: JobQuerySet, options: dict[str, Any]) -> JobQuerySet:
+    """``jobs`` narrowed by the commands' common filters, those present in ``options``.
+
+    ``status`` (one or a list), ``kind``, ``owner`` (a username) and
+    ``older_than`` / ``newer_than`` (timedeltas, on when a job was created).
+    """
+    now = timezone.now()
+    status = options.get("status")
+    if status:
+        jobs = jobs.filter(status__in=status if isinstance(status, list) else [status])
+    if options.get("kind"):
+        jobs = jobs.filter(kind=options["kind"])
+    if options.get("owner"):
+        jobs = jobs.filter(owner=user_by_username(options["owner"]))
+    if options.get("older_than") is not None:
+        jobs = jobs.filter(created_at__lt=now - options["older_than"])
+    if options.get("newer_than") is not None:
+        jobs = jobs.filter(created_at__gte=now - options["newer_than"])
+    return jobs
 
 
 def user_by_username(username: str) -> Any:

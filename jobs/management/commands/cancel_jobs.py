@@ -6,12 +6,11 @@ from typing import Any
 
 from django.core.management.base import CommandError
 from django.db.models import Count
-from django.utils import timezone
 
 from jobs.maintenance import jobs_bulk_cancel
 from jobs.management.arguments import duration, job_kind, positive_int
 from jobs.management.confirm import USAGE_ERROR, ConfirmingCommand
-from jobs.management.lookup import job_by_reference, user_by_username
+from jobs.management.lookup import filter_jobs, job_by_reference
 from jobs.models import Job, JobStatus
 
 
@@ -42,14 +41,7 @@ class Command(ConfirmingCommand):
             )
         if options["ids"]:
             jobs = jobs.filter(pk__in=[job_by_reference(ref).pk for ref in options["ids"]])
-        if options["status"]:
-            jobs = jobs.filter(status=options["status"])
-        if options["kind"]:
-            jobs = jobs.filter(kind=options["kind"])
-        if options["owner"]:
-            jobs = jobs.filter(owner=user_by_username(options["owner"]))
-        if options["older_than"] is not None:
-            jobs = jobs.filter(created_at__lt=timezone.now() - options["older_than"])
+        jobs = filter_jobs(jobs, options)
 
         rows = sorted(jobs.order_by().values_list("status", "kind").annotate(n=Count("pk")))
         total = sum(count for _, _, count in rows)

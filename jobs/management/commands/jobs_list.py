@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from jobs.management.arguments import duration, job_kind, positive_int
-from jobs.management.lookup import short_id, user_by_username
+from jobs.management.lookup import filter_jobs, short_id
 from jobs.models import Job, JobQuerySet, JobStatus
 
 COLUMNS = ("ID", "STATUS", "KIND", "OWNER", "TRIES", "PROGRESS", "CREATED")
@@ -82,16 +82,4 @@ class Command(BaseCommand):
                 self.stdout.write(f"Showing {len(shown)} of {total} jobs; use --limit for more.")
 
     def selection(self, options: dict[str, Any]) -> JobQuerySet:
-        now = timezone.now()
-        jobs = Job.objects.order_by("-created_at", "-id")
-        if options["status"]:
-            jobs = jobs.filter(status__in=options["status"])
-        if options["kind"]:
-            jobs = jobs.filter(kind=options["kind"])
-        if options["owner"]:
-            jobs = jobs.filter(owner=user_by_username(options["owner"]))
-        if options["older_than"] is not None:
-            jobs = jobs.filter(created_at__lt=now - options["older_than"])
-        if options["newer_than"] is not None:
-            jobs = jobs.filter(created_at__gte=now - options["newer_than"])
-        return jobs
+        return filter_jobs(Job.objects.order_by("-created_at", "-id"), options)
