@@ -220,3 +220,51 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class JobMinute(models.Model):
+    """The jobs of one kind that ended one way in one minute: the dashboard's history.
+
+    Written by the rollup schedule (``jobs.rollups``) from the job table, so
+    the dashboard reads 24 hours of history from at most a few thousand small
+    rows instead of counting finished jobs, and the counts outlive purges.
+    Wait and run times are kept as histogram bucket counts (cumulative, one
+    per bound of ``jobs.rollups.BOUNDS`` and a last one for all timed jobs).
+    """
+
+    minute = models.DateTimeField()
+    kind = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=JobStatus.choices)
+    count = models.PositiveIntegerField(default=0)
+    wait_buckets = models.JSONField(default=list)
+    run_buckets = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            # Also the index the dashboard reads by (minute first).
+            models.UniqueConstraint(fields=["minute", "kind", "status"], name="jobminute_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status} x{self.count} at {self.minute:%Y-%m-%d %H:%M}"
+
+
+class QueueSample(models.Model):
+    """The queue as the rollup schedule saw it: the dashboard's queue depth over time.
+
+    ``rolled_up_to`` says up to which minute ``JobMinute`` is complete; the
+    dashboard counts the jobs that finished after it from the job table.
+    """
+
+    at = models.DateTimeField(db_index=True)
+    pending = models.PositiveIntegerField(default=0)
+    due = models.PositiveIntegerField(default=0, help_text="Pending jobs a worker may take now.")
+    processing = models.PositiveIntegerField(default=0)
+    oldest_pending_seconds = models.FloatField(default=0.0)
+    rolled_up_to = models.DateTimeField()
+
+    class Meta:
+        get_latest_by = "at"
+
+    def __str__(self) -> str:
+        return f"queue at {self.at:%Y-%m-%d %H:%M:%S}: {self.due} due"
