@@ -25,14 +25,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 
 from jobs import queue
 from jobs.models import Job, JobStatus
 from jobs.registry import all_kinds
+from jobs.rollups import RUN, STARTED, WAIT, active_by_kind
 
 # Rates and durations are of the jobs that finished in this many last seconds.
 RECENT = 300
@@ -40,9 +40,6 @@ RECENT = 300
 WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 
-_WAIT = ExpressionWrapper(F("started_at") - F("created_at"), output_field=DurationField())
-_RUN = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-_STARTED = Q(started_at__isnull=False)
 
 
 def _seconds(value: timedelta | None) -> float:
@@ -75,21 +72,7 @@ class JobCollector:
 
     def _active(self, kinds: list[str]) -> Iterator[Metric]:
         now = timezone.now()
-        due = Q(status=JobStatus.PENDING) & (Q(available_at__isnull=True) | Q(available_at__lte=now))
-        rows = (
-            Job.objects.filter(status__in=JobStatus.active())
-            .order_by()
-            .values("kind")
-            .annotate(
-                pending=Count("pk", filter=Q(status=JobStatus.PENDING)),
-                processing=Count("pk", filter=Q(status=JobStatus.PROCESSING)),
-                due=Count("pk", filter=due),
-                # Waiting for a worker since it was submitted, or since its retry became due.
-                oldest=Min(Coalesce("available_at", "created_at"), filter=due),
-                expired=Count("pk", filter=Q(status=JobStatus.PROCESSING, lease_expires_at__lt=now)),
-            )
-        )
-        by_kind = {row["kind"]: row for row in rows}
+        by_kind = active_by_kind(now)
         families = {
             "pending": GaugeMetricFamily("jobs_pending", "Jobs waiting to run, due or not.", labels=["kind"]),
             "processing": GaugeMetricFamily("jobs_processing", "Jobs a worker is running.", labels=["kind"]),
@@ -111,7 +94,7 @@ class JobCollector:
             row = by_kind.get(kind, {})
             for key, family in families.items():
                 family.add_metric([kind], row.get(key, 0))
-            since = row.get("oldest")
+            since = row.get("waiting_since")
             oldest.add_metric([kind], max(0.0, (now - since).total_seconds()) if since else 0.0)
         yield from families.values()
         yield oldest
@@ -120,18 +103,18 @@ class JobCollector:
         recent = Q(finished_at__gte=timezone.now() - timedelta(seconds=RECENT))
         aggregates = {
             "n": Count("pk"),
-            "timed": Count("pk", filter=_STARTED),
-            "wait_sum": Sum(_WAIT, filter=_STARTED),
-            "run_sum": Sum(_RUN, filter=_STARTED),
+            "timed": Count("pk", filter=STARTED),
+            "wait_sum": Sum(WAIT, filter=STARTED),
+            "run_sum": Sum(RUN, filter=STARTED),
         }
         for i, bound in enumerate(WAIT_BUCKETS):
-            aggregates[f"w{i}"] = Count("pk", filter=_STARTED & Q(wait__lte=timedelta(seconds=bound)))
+            aggregates[f"w{i}"] = Count("pk", filter=STARTED & Q(wait__lte=timedelta(seconds=bound)))
         for i, bound in enumerate(RUN_BUCKETS):
-            aggregates[f"r{i}"] = Count("pk", filter=_STARTED & Q(run__lte=timedelta(seconds=bound)))
+            aggregates[f"r{i}"] = Count("pk", filter=STARTED & Q(run__lte=timedelta(seconds=bound)))
         rows = list(
             Job.objects.filter(recent, status__in=JobStatus.terminal())
             .order_by()
-            .alias(wait=_WAIT, run=_RUN)
+            .alias(wait=WAIT, run=RUN)
             .values("kind", "status")
             .annotate(**aggregates)
         )

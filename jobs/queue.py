@@ -10,9 +10,11 @@ import logging
 import os
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django_q.brokers import Broker, get_broker
 from django_q.models import Schedule, Task
+from django_q.status import Stat
 from django_q.tasks import async_task
 
 from django.conf import settings
@@ -130,6 +132,8 @@ TTL_SCHEDULE_NAME = "jobs.purge_expired"
 TTL_TASK = "jobs.maintenance.purge_expired_task"
 REAPER_SCHEDULE_NAME = "jobs.reap"
 REAPER_TASK = "jobs.recovery.reap_task"
+ROLLUP_SCHEDULE_NAME = "jobs.rollup"
+ROLLUP_TASK = "jobs.rollups.rollup_task"
 
 
 def ensure_schedules(*, every_minutes: int) -> bool:
@@ -141,6 +145,8 @@ def ensure_schedules(*, every_minutes: int) -> bool:
     # django-q2 schedules have a one-minute resolution; the reaper moves its
     # own next run closer (see reschedule_reaper).
     ensure_schedule(REAPER_SCHEDULE_NAME, REAPER_TASK, 1)
+    # The admin dashboard's per-minute history (jobs/rollups.py).
+    ensure_schedule(ROLLUP_SCHEDULE_NAME, ROLLUP_TASK, 1)
     return created
 
 
@@ -184,3 +190,18 @@ def queue_depth() -> int | None:
     except Exception:  # a broker that is down must not break a stats command
         logger.warning("Could not read the django-q2 queue size", exc_info=True)
         return None
+
+
+def cluster_stats() -> list[Any]:
+    """Return django-q2's status of each cluster alive now (``Stat``), or [] if it cannot tell.
+
+    Every cluster saves its status in the broker's cache each guard cycle
+    (half a second), kept for 3 seconds: a cluster that stopped or died
+    drops out within that. The cache must be one every process shares
+    (``Q_CLUSTER["cache"]``; see the settings).
+    """
+    try:
+        return Stat.get_all(broker=_process_broker())
+    except Exception:  # a broker that is down must not break the dashboard
+        logger.warning("Could not read django-q2's cluster status", exc_info=True)
+        return []

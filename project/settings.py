@@ -331,6 +331,17 @@ if not REDIS_URL:
         },
     }
 
+# Each cluster saves its status (django-q2's Stat: host, pids, workers) in
+# Q_CLUSTER["cache"] every half second; qinfo and the admin dashboard read it
+# from other processes, so the cache must be shared: Redis when configured,
+# else files under var/ (the processes of one machine).
+CACHES["jobs_clusters"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cluster-stats")}
+)
+Q_CLUSTER["cache"] = "jobs_clusters"
+
 # --- Application settings -------------------------------------------------
 
 # The jobs engine's settings and defaults are declared in jobs/conf.py; the

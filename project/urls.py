@@ -26,6 +26,8 @@ urlpatterns = [
     # The admin's own login view behind the sign-in throttles (project/throttling.py):
     # matched before admin.site.urls, and reverse("admin:login") gives the same path.
     path("admin/login/", limit_login_attempts(admin.site.login)),
+    # The live jobs dashboard (jobs/admin/dashboard.py), inside the admin.
+    path("admin/jobs/dashboard/", include("jobs.admin.dashboard")),
     path("admin/", admin.site.urls),
     path("api/auth/token/", ObtainTokenView.as_view(), name="api-token"),
     # The OpenAPI schema and Swagger UI: public, like any API reference.

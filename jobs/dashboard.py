@@ -1,0 +1,213 @@
+"""What the admin dashboard shows, read with bounded queries (no HTTP here).
+
+History comes from the rollup tables (``jobs.rollups``); only the minutes
+since the last rollup, at most ``TAIL``, are counted from the job table, over
+the partial index on ``finished_at``. Active jobs are counted through the
+status index, the latest failures read backwards along ``finished_at`` over
+a day at most, and the clusters come from django-q2's own status records.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from jobs import queue
+from jobs.models import Job, JobMinute, JobStatus, QueueSample
+from jobs.registry import all_kinds
+from jobs.rollups import BOUNDS, active_by_kind, finished_by_minute, minute_floor, queue_totals, rolled_up_to
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(hours=24)
+# The job table is read for the minutes the rollup has not stored yet, but
+# never for more than this: a dashboard refresh stays cheap even when the
+# schedule has not run for a while (the minutes before show as gaps).
+TAIL = timedelta(minutes=15)
+FAILURES = 10
+OUTCOMES = JobStatus.terminal()
+# More samples than a day of one-minute runs, in case the schedule ran more often.
+MAX_SAMPLES = 2000
+
+
+def percentile(buckets: list[int], q: float) -> float | None:
+    """Estimate the ``q`` quantile (0..1) from cumulative bucket counts over ``BOUNDS``.
+
+    Linear inside the bucket it falls in, as Prometheus's
+    ``histogram_quantile`` does; past the last bound it is that bound. None
+    when no job was timed.
+    """
+    total = buckets[-1] if buckets else 0
+    if not total:
+        return None
+    rank = q * total
+    below, lower = 0, 0.0
+    for count, bound in zip(buckets, BOUNDS):
+        if count >= rank:
+            inside = count - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        below, lower = count, float(bound)
+    return float(BOUNDS[-1])
+
+
+def _add(into: list[int], more: list[int]) -> list[int]:
+    # Rows written with another set of bounds (an older version) are skipped.
+    if len(more) != len(BOUNDS) + 1:
+        return into
+    return [a + b for a, b in zip(into, more)] if into else list(more)
+
+
+def _finished_series(now: datetime, stored: Iterable[dict], live: Iterable[dict]) -> dict[str, Any]:
+    last = minute_floor(now)
+    minutes = [last - timedelta(minutes=n) for n in range(int(DAY / timedelta(minutes=1)) - 1, -1, -1)]
+    index = {minute: i for i, minute in enumerate(minutes)}
+    series: dict[str, list[int]] = {outcome: [0] * len(minutes) for outcome in OUTCOMES}
+    for row in [*stored, *live]:
+        i = index.get(row["minute"])
+        if i is not None and row["status"] in series:
+            series[row["status"]][i] += row["count"]
+    return {"minutes": [int(minute.timestamp()) for minute in minutes], **series}
+
+
+def _per_kind(hour_rows: Iterable[dict], active: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    finished: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    waits: dict[str, list[int]] = defaultdict(list)
+    runs: dict[str, list[int]] = defaultdict(list)
+    for row in hour_rows:
+        finished[row["kind"]][row["status"]] += row["count"]
+        waits[row["kind"]] = _add(waits[row["kind"]], row["wait_buckets"])
+        runs[row["kind"]] = _add(runs[row["kind"]], row["run_buckets"])
+    kinds = sorted({*(kind.name for kind in all_kinds()), *finished, *active})
+    table = []
+    for kind in kinds:
+        ended = finished[kind]
+        total = sum(ended.values())
+        now_active = active.get(kind, {})
+        table.append(
+            {
+                "kind": kind,
+                "pending": now_active.get("pending", 0),
+                "running": now_active.get("processing", 0),
+                "finished_hour": total,
+                **{f"{outcome}_hour": ended[outcome] for outcome in OUTCOMES},
+                "failure_rate": ended[JobStatus.FAILED] / total if total else None,
+                "wait_p50": percentile(waits[kind], 0.5),
+                "wait_p95": percentile(waits[kind], 0.95),
+                "run_p50": percentile(runs[kind], 0.5),
+                "run_p95": percentile(runs[kind], 0.95),
+            }
+        )
+    return table
+
+
+def _queue_series(now: datetime, current: dict[str, Any]) -> dict[str, list]:
+    samples = list(
+        QueueSample.objects.filter(at__gte=now - DAY, at__lt=now)
+        .order_by("-at")
+        .values_list("at", "due", "pending", "processing", "oldest_pending_seconds")[:MAX_SAMPLES]
+    )
+    samples.reverse()
+    # The last point is now, so the chart moves with every refresh.
+    samples.append((now, current["due"], current["pending"], current["processing"], current["oldest_pending_seconds"]))
+    return {
+        "at": [round(at.timestamp(), 3) for at, *_ in samples],
+        "due": [row[1] for row in samples],
+        "pending": [row[2] for row in samples],
+        "processing": [row[3] for row in samples],
+        "oldest_pending_seconds": [round(row[4], 1) for row in samples],
+    }
+
+
+def latest_failures(now: datetime, limit: int = FAILURES) -> list[dict[str, Any]]:
+    """Return the jobs that failed last (within a day), newest first, with their error codes."""
+    rows = (
+        Job.objects.filter(status=JobStatus.FAILED, finished_at__gte=now - DAY)
+        .order_by("-finished_at")
+        .values("id", "kind", "error", "attempts", "finished_at")[:limit]
+    )
+    return [
+        {
+            "id": str(row["id"]),
+            "kind": row["kind"],
+            "code": (row["error"] or {}).get("code", ""),
+            "message": str((row["error"] or {}).get("message", ""))[:200],
+            "attempts": row["attempts"],
+            "finished_at": row["finished_at"].isoformat(),
+        }
+        for row in rows
+    ]
+
+
+def clusters_alive(now: datetime) -> list[dict[str, Any]]:
+    """Return each django-q2 cluster alive now, when it was last seen, and the jobs its workers run."""
+    stats = queue.cluster_stats()
+    names = {f"{stat.host}:{pid}": stat.cluster_id for stat in stats for pid in stat.workers}
+    running: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if names:
+        # Processing jobs are few (one per busy worker, plus stuck ones), and
+        # the status index finds them.
+        jobs = (
+            Job.objects.filter(status=JobStatus.PROCESSING, worker__in=list(names))
+            .order_by("started_at")
+            .values("id", "kind", "worker", "started_at")[:500]
+        )
+        for job in jobs:
+            running[job["worker"]].append(
+                {"id": str(job["id"]), "kind": job["kind"], "started_at": job["started_at"].isoformat() if job["started_at"] else None}
+            )
+    clusters = []
+    for stat in sorted(stats, key=lambda stat: (stat.host, stat.pid)):
+        workers = [{"pid": pid, "jobs": running.get(f"{stat.host}:{pid}", [])} for pid in stat.workers]
+        clusters.append(
+            {
+                "id": str(stat.cluster_id),
+                "host": stat.host,
+                "pid": stat.pid,
+                "status": str(stat.status),
+                "last_seen": stat.timestamp.isoformat(),
+                "seen_seconds_ago": round(max(0.0, (now - stat.timestamp).total_seconds()), 1),
+                "up_seconds": round((now - stat.tob).total_seconds()) if stat.tob else None,
+                "workers": workers,
+                "busy": sum(1 for worker in workers if worker["jobs"]),
+            }
+        )
+    return clusters
+
+
+def dashboard_snapshot(*, now: datetime | None = None) -> dict[str, Any]:
+    """Return everything the dashboard shows, as plain JSON-ready data (times as Unix seconds or ISO)."""
+    now = now or timezone.now()
+    earliest_tail = minute_floor(now) - TAIL
+    rolled = rolled_up_to()
+    tail_start = max(rolled, earliest_tail) if rolled else earliest_tail
+    # Rolled-up minutes before the tail; the tail from the job table.
+    stored = list(
+        JobMinute.objects.filter(minute__gte=minute_floor(now) - DAY, minute__lt=tail_start)
+        .values("minute", "status")
+        .annotate(count=Sum("count"))
+        .order_by()
+    )
+    live = finished_by_minute(tail_start, now + timedelta(seconds=1))
+    hour_start = minute_floor(now) - HOUR + timedelta(minutes=1)
+    hour_rows = [
+        *JobMinute.objects.filter(minute__gte=hour_start, minute__lt=tail_start).values(
+            "kind", "status", "count", "wait_buckets", "run_buckets"
+        ),
+        *(row for row in live if row["minute"] >= hour_start),
+    ]
+    active = active_by_kind(now)
+    current = queue_totals(active, now)
+    return {
+        "now": now.isoformat(),
+        "rolled_up_to": rolled.isoformat() if rolled else None,
+        "totals": current,
+        "finished": _finished_series(now, stored, live),
+        "queue": _queue_series(now, current),
+        "kinds": _per_kind(hour_rows, active),
+        "failures": latest_failures(now),
+        "clusters": clusters_alive(now),
+    }
