@@ -26,7 +26,8 @@ urlpatterns = [
     # The admin's own login view behind the sign-in throttles (project/throttling.py):
     # matched before admin.site.urls, and reverse("admin:login") gives the same path.
     path("admin/login/", limit_login_attempts(admin.site.login)),
-    # The live jobs dashboard (jobs/admin/dashboard.py), inside the admin.
+    # The live jobs dashboard (jobs/admin/dashboard.py), inside the admin;
+    # the admin index links to it (admin.site.index_template, below).
     path("admin/jobs/dashboard/", include("jobs.admin.dashboard")),
     path("admin/", admin.site.urls),
     path("api/auth/token/", ObtainTokenView.as_view(), name="api-token"),
@@ -38,6 +39,8 @@ urlpatterns = [
     # Prometheus scrapes: a 404 without METRICS_TOKEN (project/metrics.py).
     path("metrics", metrics, name="metrics"),
 ]
+
+admin.site.index_template = "admin/jobs/index.html"
 
 
 # Error pages: JSON under /api/, Django's HTML elsewhere (project/views.py).

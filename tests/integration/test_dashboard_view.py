@@ -97,3 +97,11 @@ def test_data_has_every_figure_and_the_links_list_its_jobs(viewer, jobs):
 def test_a_refresh_makes_a_bounded_number_of_queries(viewer, jobs, django_assert_max_num_queries):
     with django_assert_max_num_queries(12):
         assert viewer.get(DATA).status_code == 200
+
+
+def test_admin_index_and_job_changelist_link_to_the_dashboard(viewer, django_user_model):
+    link = f'href="{PAGE}"'
+    assert link in viewer.get("/admin/").content.decode()
+    assert link in viewer.get("/admin/jobs/job/").content.decode()
+    _, other = staff_client(django_user_model, "other", "retry_job")
+    assert link not in other.get("/admin/").content.decode()
