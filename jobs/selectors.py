@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Min, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs.conf import jobs_settings
@@ -60,6 +61,37 @@ def job_list_for_owner(
     if kind:
         jobs = jobs.filter(kind=kind)
     return jobs
+
+
+def job_id_range(prefix: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The lowest and highest job ids that start with ``prefix`` (8 to 32 hex digits, dashes allowed).
+
+    None when ``prefix`` is not such a start. UUIDs sort by their hex digits on
+    every backend, so ``pk BETWEEN low AND high`` finds a short id by the
+    primary key's index instead of a LIKE over the whole table.
+    """
+    digits = prefix.strip().replace("-", "").lower()
+    if not 8 <= len(digits) <= 32 or any(digit not in "0123456789abcdef" for digit in digits):
+        return None
+    padding = 32 - len(digits)
+    return uuid.UUID(digits + "0" * padding), uuid.UUID(digits + "f" * padding)
+
+
+def waiting_since() -> Coalesce:
+    """When a pending job became due: the end of its retry's backoff, else when it last became pending.
+
+    A pending job's ``updated_at`` is when it became pending: submitted,
+    retried by staff, or queued again after losing its worker (nothing else
+    writes a pending row). Its age counts from there, not from its creation.
+    """
+    return Coalesce("available_at", "updated_at")
+
+
+def oldest_waiting_since(now: datetime | None = None) -> datetime | None:
+    """When the due pending job that has waited longest became due; None if no job waits."""
+    now = now or timezone.now()
+    due = Job.objects.pending().filter(Q(available_at__isnull=True) | Q(available_at__lte=now))
+    return due.order_by().aggregate(since=Min(waiting_since()))["since"]
 
 
 def stuck_condition(now: datetime | None = None) -> Q:

@@ -48,7 +48,7 @@ class KindFilter(admin.SimpleListFilter):
 
 
 class StuckFilter(admin.SimpleListFilter):
-    title = "stuck"
+    title = "timeout"
     parameter_name = "stuck"
 
     def lookups(self, request, model_admin):

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.auth import get_user_model
-from django.db.models import Count, Min, Q
+from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from jobs.admin.actions import cancel_jobs, purge_jobs, retry_jobs
 from jobs.admin.filters import KindFilter, RefuseNulBytesMixin, StuckFilter
 from jobs.admin.paginator import EstimatedCountPaginator
-from jobs.models import Job, JobEvent, JobStatus
+from jobs.admin.search import HELP_TEXT, search_jobs
+from jobs.admin.timeline import JobEventInline
+from jobs.admin.times import JobTimesMixin, human_duration
+from jobs.models import Job, JobStatus
+from jobs.selectors import oldest_waiting_since
 
 STATUS_COLOURS = {
     JobStatus.PENDING: "#6c757d",
@@ -35,63 +38,34 @@ def pretty_json(value: Any) -> str:
     return format_html('<pre class="jobs-json">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
 
 
-def human_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
-    return " ".join(part for part in parts if part) or f"{seconds} s"
-
-
-class JobEventInline(admin.TabularInline):
-    model = JobEvent
-    fields = ["at", "type", "attempt", "actor", "message"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "Timeline"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The timeline is part of the job: whoever may see the job sees it,
-        # without a separate permission on the event model.
-        return request.user.has_perm("jobs.view_job") or request.user.has_perm("jobs.change_job")
-
-
 @admin.register(Job)
-class JobAdmin(RefuseNulBytesMixin, admin.ModelAdmin):
+class JobAdmin(JobTimesMixin, RefuseNulBytesMixin, admin.ModelAdmin):
     list_display = [
-        "short_id", "kind", "owner", "status_badge", "progress_bar", "attempts_display",
-        "created_at", "duration_display",
+        "short_id", "kind_display", "owner", "status_badge", "progress_bar", "attempts_display",
+        "created", "duration_display",
     ]  # fmt: skip
     list_display_links = ["short_id"]
     list_filter = ["status", KindFilter, StuckFilter]
     list_select_related = ["owner"]
     list_per_page = 50
     date_hierarchy = "created_at"
-    search_fields = ["id"]  # see get_search_results: id, owner username/email, idempotency key
-    search_help_text = "Exact job id, owner username or e-mail, or idempotency key."
+    search_fields = ["id"]  # see get_search_results: id or short id, owner username/email, idempotency key
+    search_help_text = HELP_TEXT
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     ordering = ["-created_at"]
     actions = [retry_jobs, cancel_jobs, purge_jobs]
     inlines = [JobEventInline]
     fieldsets = [
-        (None, {"fields": ["id", "kind", "owner", "status", "progress", "attempts_display"]}),
+        (None, {"fields": ["full_id", "kind", "owner", "status", "progress", "attempts_display"]}),
         ("Input and outcome", {"fields": ["payload_pretty", "call_pretty", "result_pretty", "result_status", "error_pretty", "traceback_pre"]}),
-        ("Timing", {"fields": ["created_at", "started_at", "finished_at", "duration_display", "available_at", "expires_at"]}),
+        ("Timing", {"fields": ["created_exact", "started", "finished", "duration_display", "age", "available", "expires"]}),
         ("Queue", {"fields": ["idempotency_key", "cancel_requested", "worker", "task_links"]}),
     ]  # fmt: skip
     readonly_fields = [
-        "id", "kind", "owner", "status", "progress", "attempts_display", "payload_pretty",
-        "call_pretty", "result_status", "result_pretty", "error_pretty", "traceback_pre", "created_at", "started_at",
-        "finished_at", "duration_display", "available_at", "expires_at", "idempotency_key",
+        "full_id", "kind", "owner", "status", "progress", "attempts_display", "payload_pretty",
+        "call_pretty", "result_status", "result_pretty", "error_pretty", "traceback_pre", "created_exact", "started",
+        "finished", "duration_display", "age", "available", "expires", "idempotency_key",
         "cancel_requested", "worker", "task_links",
     ]  # fmt: skip
 
@@ -123,27 +97,15 @@ class JobAdmin(RefuseNulBytesMixin, admin.ModelAdmin):
     # --- changelist -----------------------------------------------------------
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
-        """Match an exact id, an owner's username or e-mail, or an idempotency key, using indexes."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        try:
-            return queryset.filter(pk=uuid.UUID(term)), False
-        except ValueError:
-            pass
-        owners = list(
-            get_user_model()
-            .objects.filter(Q(username__iexact=term) | Q(email__iexact=term))
-            .values_list("pk", flat=True)[:100]
-        )
-        return queryset.filter(Q(owner_id__in=owners) | Q(idempotency_key=term)), False
+        """Match a job id or short id, an owner's username or e-mail, or an idempotency key, using indexes."""
+        return search_jobs(queryset, search_term), False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         return super().changelist_view(request, {**(extra_context or {}), "summary": self.summary()})
 
     @staticmethod
     def summary() -> dict[str, Any]:
-        """Counts per status over the last 24 hours and the oldest pending job's age."""
+        """Counts per status over the last 24 hours, and how long the oldest due pending job has waited."""
         now = timezone.now()
         counts = dict(
             # COUNT(*) with every status listed lets PostgreSQL answer from
@@ -153,51 +115,61 @@ class JobAdmin(RefuseNulBytesMixin, admin.ModelAdmin):
             .values_list("status")
             .annotate(n=Count("*"))
         )
-        oldest = Job.objects.pending().order_by().aggregate(oldest=Min("created_at"))["oldest"]
+        # A retried job waits from its retry, not from its creation.
+        oldest = oldest_waiting_since(now)
         return {
             "counts": [(label, counts.get(value, 0), STATUS_COLOURS[value]) for value, label in JobStatus.choices],
             "oldest_pending_age": human_duration(now - oldest) if oldest else None,
         }
 
-    @admin.display(description="id", ordering="id")
+    @admin.display(description="ID", ordering="id")
     def short_id(self, job: Job) -> str:
         return str(job.pk)[:8]
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description="ID")
+    def full_id(self, job: Job) -> str:
+        return str(job.pk)
+
+    @admin.display(description="Status", ordering="status")
     def status_badge(self, job: Job) -> str:
         return format_html(
-            '<span style="background:{};color:#fff;padding:2px 8px;border-radius:8px">{}</span>',
+            '<span style="background:{};color:#fff;padding:2px 6px;border-radius:8px;white-space:nowrap">{}</span>',
             STATUS_COLOURS.get(job.status, "#333"),
             job.get_status_display(),
         )
 
-    @admin.display(description="progress")
+    @admin.display(description="Progress")
     def progress_bar(self, job: Job) -> str:
         return format_html(
-            '<div title="{}%  {}" style="width:100px;background:#e9ecef;border-radius:4px">'
-            '<div style="width:{}px;background:{};height:10px;border-radius:4px"></div></div>',
+            '<div title="{}%  {}" style="width:60px;background:#e9ecef;border-radius:4px">'
+            '<div style="width:{}%;background:{};height:10px;border-radius:4px"></div></div>',
             job.progress_percentage,
             job.progress_message,
             job.progress_percentage,
             STATUS_COLOURS.get(job.status, "#333"),
         )
 
-    @admin.display(description="attempts")
+    @admin.display(description="Kind", ordering="kind")
+    def kind_display(self, job: Job) -> str:
+        # A break opportunity after each dot keeps "app.long_action" in a narrow column.
+        return format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in job.kind.split(".")))
+
+    @admin.display(description="Attempts")
     def attempts_display(self, job: Job) -> str:
         return f"{job.attempts}/{job.max_attempts}"
 
-    @admin.display(description="duration")
+    @admin.display(description="Duration")
     def duration_display(self, job: Job) -> str:
         seconds = job.duration
         return "-" if seconds is None else f"{seconds:.1f} s"
 
     # --- detail -----------------------------------------------------------------
 
-    @admin.display(description="progress")
+    @admin.display(description="Progress")
     def progress(self, job: Job) -> str:
         return f"{job.progress_percentage}% {job.progress_message}".strip()
 
-    @admin.display(description="payload")
+    @admin.display(description="Payload")
     def payload_pretty(self, job: Job) -> str:
         return pretty_json(job.payload)
 
@@ -206,19 +178,19 @@ class JobAdmin(RefuseNulBytesMixin, admin.ModelAdmin):
         # Set for a job asked of a job-capable endpoint (Prefer: respond-async).
         return pretty_json(job.call) if job.call else "-"
 
-    @admin.display(description="result")
+    @admin.display(description="Result")
     def result_pretty(self, job: Job) -> str:
         return pretty_json(job.result)
 
-    @admin.display(description="error")
+    @admin.display(description="Error")
     def error_pretty(self, job: Job) -> str:
         return pretty_json(job.error)
 
-    @admin.display(description="traceback of the last failure")
+    @admin.display(description="Traceback of the last failure")
     def traceback_pre(self, job: Job) -> str:
         return format_html("<pre>{}</pre>", job.traceback) if job.traceback else "-"
 
-    @admin.display(description="django-q2 task records")
+    @admin.display(description="Task records in django-q2")
     def task_links(self, job: Job) -> str:
         query = f"?q={job.pk}"
         return format_html(

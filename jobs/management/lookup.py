@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from jobs.management.confirm import USAGE_ERROR
 from jobs.models import Job, JobQuerySet
+from jobs.selectors import job_id_range
 
 SHORT_ID = re.compile(r"^[0-9a-fA-F]{8}$")
 SHORT_ID_LENGTH = 8
@@ -30,9 +31,7 @@ def job_by_reference(reference: str, jobs: JobQuerySet | None = None) -> Job:
     jobs = Job.objects.all() if jobs is None else jobs
     text = reference.strip()
     if SHORT_ID.match(text):
-        # UUIDs order by their hex digits on every backend: a short id is a range.
-        low = uuid.UUID(text.lower() + "0" * 24)
-        high = uuid.UUID(text.lower() + "f" * 24)
+        low, high = job_id_range(text)
         matches = list(jobs.filter(pk__gte=low, pk__lte=high).order_by("pk")[:5])
     else:
         try:

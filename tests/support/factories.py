@@ -25,6 +25,9 @@ def make_job(owner: Any = None, *, status: str = JobStatus.PENDING, kind: str = 
     if status in JobStatus.terminal():
         values.update(attempts=1, started_at=now, finished_at=now, expires_at=now + timedelta(days=7))
     values.update(fields)
+    # A row written once was last updated when it was created: a pending job
+    # made "an hour ago" has waited an hour (its age counts from updated_at).
+    values.setdefault("updated_at", values.get("created_at", now))
     return Job.objects.create(**values)
 
 

@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand
-from django.db.models import Count, Min
+from django.db.models import Count
 from django.utils import timezone
 
 from jobs import queue
 from jobs.models import Job
-from jobs.selectors import stuck_condition
+from jobs.selectors import oldest_waiting_since, stuck_condition
 
 
 class Command(BaseCommand):
@@ -25,7 +25,8 @@ class Command(BaseCommand):
         counts: dict[str, dict[str, int]] = {}
         for status, kind, n in Job.objects.order_by().values_list("status", "kind").annotate(n=Count("pk")):
             counts.setdefault(status, {})[kind] = n
-        oldest = Job.objects.pending().order_by().aggregate(oldest=Min("created_at"))["oldest"]
+        # A retried job waits from its retry (or the end of its backoff), not from its creation.
+        oldest = oldest_waiting_since(now)
         stats = {
             "by_status": {status: sum(kinds.values()) for status, kinds in sorted(counts.items())},
             "by_status_and_kind": counts,
@@ -43,7 +44,7 @@ class Command(BaseCommand):
         if not counts:
             self.stdout.write("  (no jobs)")
         oldest_text = "none" if oldest is None else f"{stats['oldest_pending_seconds']} s"
-        self.stdout.write(f"Oldest pending job: {oldest_text}")
+        self.stdout.write(f"Oldest pending job: {oldest_text} (waiting since it was submitted or retried)")
         self.stdout.write(f"Stuck (processing past their timeout): {stats['stuck']}")
         depth = "unknown (broker not reachable)" if stats["queue_depth"] is None else stats["queue_depth"]
         self.stdout.write(f"Tasks waiting in the django-q2 queue: {depth}")
