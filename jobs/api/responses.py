@@ -63,7 +63,8 @@ def not_modified(request: Request | HttpRequest, etag: str) -> bool:
     return etag in client_etags or "*" in client_etags
 
 
-def _polling_headers(job: Job, etag: str) -> dict[str, str]:
+def polling_headers(job: Job, etag: str) -> dict[str, str]:
+    """The headers every answer about ``job`` carries: ``ETag``, ``Cache-Control``, ``Retry-After`` while it runs."""
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if not job.is_terminal:
         headers["Retry-After"] = str(jobs_settings.RETRY_AFTER)
@@ -73,7 +74,7 @@ def _polling_headers(job: Job, etag: str) -> dict[str, str]:
 def job_response(job: Job, request: Request, *, status: int = http_status.HTTP_200_OK) -> Response:
     """Answer with the job document, or 304 when ``If-None-Match`` already has it."""
     etag = job_etag(job)
-    headers = _polling_headers(job, etag)
+    headers = polling_headers(job, etag)
     if status == http_status.HTTP_200_OK and request.method in ("GET", "HEAD") and not_modified(request, etag):
         # Decided before the document is built: a 304 costs one read of the row.
         return Response(status=http_status.HTTP_304_NOT_MODIFIED, headers=headers)

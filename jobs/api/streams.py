@@ -37,6 +37,7 @@ from rest_framework.utils.encoders import JSONEncoder as DRFJSONEncoder
 from rest_framework.views import APIView
 
 from jobs.api import schema_async
+from jobs.api.quick_poll import QuickPoll
 from jobs.api.responses import etag_for, job_etag
 from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
@@ -76,15 +77,22 @@ def wait_seconds(request: HttpRequest) -> float | None | JsonResponse:
 def long_pollable(drf_view: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a DRF job-detail view so ``GET ...?wait=N`` waits asynchronously for a change.
 
-    Without ``wait`` (and for other methods) the DRF view answers as usual.
+    Without ``wait`` (and for other methods) the DRF view answers as usual,
+    except the plain token poll, which ``QuickPoll`` answers as it would.
     """
+
+    quick = QuickPoll(drf_view.cls)
+
+    def answer(request: HttpRequest, job_id: str) -> HttpResponse:
+        # The plain poll (no ?wait=) skips DRF's cycle; see jobs.api.quick_poll.
+        return quick(request, job_id) or drf_view(request, job_id=job_id)
 
     @functools.wraps(drf_view)  # keeps .cls and .initkwargs for the OpenAPI schema
     async def view(request: HttpRequest, job_id: str) -> HttpResponse:
         wait = wait_seconds(request) if request.method == "GET" else None
         if isinstance(wait, JsonResponse):
             return wait
-        response = await sync_to_async(drf_view)(request, job_id=job_id)
+        response = await sync_to_async(answer)(request, job_id)
         if not wait or response.status_code != 304 or response.job.is_terminal:
             # Changed, or finished: a finished job will not change again.
             return response
@@ -114,14 +122,14 @@ def long_pollable(drf_view: Callable[..., Any]) -> Callable[..., Any]:
     def needs_async(request: HttpRequest) -> bool:
         return request.method == "GET" and bool(request.GET.get("wait"))
 
-    # A plain poll is a synchronous DRF call: served synchronously it costs
+    # A plain poll is a synchronous call: served synchronously it costs
     # no event-loop round trips (under WSGI, and under ASGI through
     # project.asgi_handler); only a long poll needs the async view.
     @functools.wraps(drf_view)
     def sync_view(request: HttpRequest, job_id: str) -> HttpResponse:
         if needs_async(request):
             return async_to_sync(view)(request, job_id)
-        return drf_view(request, job_id=job_id)
+        return answer(request, job_id)
 
     if serves_wsgi():
         return sync_view

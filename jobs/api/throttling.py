@@ -87,6 +87,7 @@ class JobsRateThrottle(ScopedRateThrottle, FixedWindowThrottle):
         """True while this user's requests in the current window are within the view's rate."""
         # A long poll re-reads the job after each change it hears of; only
         # the request itself counts against the rate.
-        if getattr(request._request, "_jobs_recheck", False):
+        # (jobs.api.quick_poll hands in Django's own request, not DRF's.)
+        if getattr(getattr(request, "_request", request), "_jobs_recheck", False):
             return True
         return super().allow_request(request, view)
