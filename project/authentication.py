@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models.base import ModelState
 from django.db.models.signals import post_delete, post_save
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -37,12 +37,26 @@ class BearerTokenAuthentication(TokenAuthentication):
         hit = _recent.get(key)
         if hit is not None and hit[0] > now:
             # A copy: a request may change its user object; others must not see it.
-            return copy.copy(hit[1]), hit[2]
+            return _copy_user(hit[1]), hit[2]
         user, token = super().authenticate_credentials(key)
         if len(_recent) >= _RECENT_MAX:
             _recent.clear()
-        _recent[key] = (now + ttl, copy.copy(user), token)
+        _recent[key] = (now + ttl, _copy_user(user), token)
         return user, token
+
+
+def _copy_user(user: Any) -> Any:
+    """A shallow copy of a user row, with its own state and no cached relations.
+
+    ``copy.copy`` goes through pickling's ``__reduce_ex__`` and costs a
+    tenth of a cached poll; a model instance is its ``__dict__``.
+    """
+    clone = object.__new__(type(user))
+    clone.__dict__.update(user.__dict__)
+    state = ModelState()
+    state.db, state.adding = user._state.db, user._state.adding
+    clone._state = state
+    return clone
 
 
 def _forget_token(sender: Any, instance: Token, **kwargs: Any) -> None:
