@@ -14,11 +14,6 @@ from purchases.api.schema import PURCHASE_KIND, REPORT_KIND
 from tests.support.factories import token_for
 from tests.support.processes import wait_for
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
-)
-expect = sync_api.expect
-
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
@@ -56,8 +51,9 @@ def figure(page, kind: str, name: str):
 
 
 def test_dashboard_follows_a_running_cluster_without_reloading(
-    asgi_server, staff, user, make_product, start_qcluster, browser_page, screenshot
+    asgi_server, staff, user, make_product, start_qcluster, browser_available, browser_page, screenshot
 ):
+    expect = browser_available.expect  # Playwright's sync API (the fixture skips without it)
     product = make_product(stock=100)
     # A short payment round trip and report work, so jobs are seen pending and running.
     cluster = start_qcluster(PURCHASES_PAYMENT_DELAY="0.3", PURCHASES_REPORT_DELAY="1")
