@@ -117,7 +117,7 @@ class SalesReportSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         date_to = attrs.get("date_to") or timezone.localdate()
         date_from = attrs.get("date_from") or max(date_to - timedelta(days=29), REPORT_MIN_DATE)
         if date_from > date_to:
-            raise serializers.ValidationError({"date_from": ["Must not be after date_to."]})
+            raise serializers.ValidationError({"date_from": ["Must not be after the end date."]})
         return {"date_from": date_from, "date_to": date_to}
 
 

@@ -78,7 +78,7 @@ def test_purchase_shows_progress_then_the_order(
         expect(stock_cell(page, keyboard)).to_have_text("3")
         expect(stock_cell(page, mouse)).to_have_text("9")
         newest_job = page.locator("#jobs-body tr").first
-        expect(newest_job.locator(".badge")).to_have_text("completed")
+        expect(newest_job.locator(".badge")).to_have_text("Completed")
     finally:
         screenshot(page, "demo_purchase_completed")
 
@@ -120,7 +120,7 @@ def test_out_of_stock_purchase_shows_the_error(
         expect(result).to_contain_text("Nothing was charged.")
         expect(page.locator("#progress-message")).to_have_text(re.compile(r"^Failed at: "))
         expect(stock_cell(page, monitor)).to_have_text("1")
-        expect(page.locator("#jobs-body tr").first.locator(".badge")).to_have_text("failed")
+        expect(page.locator("#jobs-body tr").first.locator(".badge")).to_have_text("Failed")
         expect(page.get_by_role("button", name="Buy")).to_be_enabled()
     finally:
         screenshot(page, "demo_out_of_stock")
@@ -178,7 +178,7 @@ def test_cancel_stops_a_purchase_waiting_behind_a_slow_one(
         expect(page.locator("#progress-message")).to_have_text("Cancelled")
         expect(cancel).to_be_hidden()
         expect(stock_cell(page, keyboard)).to_have_text("5")
-        expect(page.locator("#jobs-body tr").first.locator(".badge")).to_have_text("cancelled")
+        expect(page.locator("#jobs-body tr").first.locator(".badge")).to_have_text("Cancelled")
     finally:
         screenshot(page, "demo_cancelled")
 

@@ -138,11 +138,11 @@ def test_report_dates_in_the_wrong_order_are_shown_under_the_date(
     # Refused before any job is made, whichever way it is asked for.
     for button in ("Run as a job", "Run now"):
         page.get_by_role("button", name=button).click()
-        expect(page.get_by_test_id("report-from-error")).to_have_text("Must not be after date_to.")
+        expect(page.get_by_test_id("report-from-error")).to_have_text("Must not be after the end date.")
         expect(page.get_by_label("From")).to_have_attribute("aria-invalid", "true")
         expect(page.get_by_label("From")).to_be_focused()
         expect(page.get_by_test_id("report-error")).to_have_text(
-            "Please check the dates. From: Must not be after date_to."
+            "Please check the dates. From: Must not be after the end date."
         )
         expect(page.get_by_test_id("report-result")).to_be_hidden()
         expect(page.get_by_test_id("report-progress")).to_be_hidden()
