@@ -90,6 +90,10 @@ SETTINGS: tuple[Setting, ...] = (
         env=False,
     ),
     Setting("DEFAULT_TTL", int, 7 * 24 * 3600, "seconds a finished job is kept (7 days), unless its `@job(ttl=...)` says"),
+    Setting(
+        "TOMBSTONE_RETENTION", int, 7 * 24 * 3600,
+        "seconds a removed job's owner is told `410 Gone` (when and why it went) instead of `404`",
+    ),
     Setting("RETRY_BACKOFF_BASE", int, 2, "base of the exponential backoff between attempts (seconds)"),
     Setting("RETRY_BACKOFF_MAX", int, 300, "longest backoff between attempts (seconds)"),
     Setting("PURGE_EVERY_MINUTES", int, 5, "minutes between runs of the schedule that deletes expired jobs"),

@@ -268,3 +268,6 @@ class QueueSample(models.Model):
 
     def __str__(self) -> str:
         return f"queue at {self.at:%Y-%m-%d %H:%M:%S}: {self.due} due"
+
+
+from jobs.tombstone_models import Tombstone, TombstoneReason  # noqa: E402, F401 - its own module
