@@ -9,6 +9,7 @@ Everything an operation needs::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from jobs.context import JobContext, current_job
@@ -31,19 +32,29 @@ __all__ = [
 
 
 def submit(
-    kind: str, payload: Mapping[str, Any], *, owner: Any, idempotency_key: str | None = None
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    owner: Any,
+    idempotency_key: str | None = None,
+    priority: int | None = None,
+    run_at: datetime | None = None,
 ) -> Job:
     """Validate ``payload`` for ``kind``, store a pending job, enqueue it on commit; return the job.
 
     The public face of the one submit service, ``jobs.services.job_submit``
     (which also tells whether an ``idempotency_key`` replayed an earlier job).
-    Invalid payloads raise DRF's ``ValidationError``.
+    Invalid payloads raise DRF's ``ValidationError``. ``priority`` (default:
+    the kind's) orders it within its queue, higher first; ``run_at`` (aware)
+    keeps it pending until that time.
     """
     # The service needs the models, which cannot be imported before the app
     # registry is ready: import it on first call, not when `jobs` is imported.
     from jobs.services import job_submit
 
-    return job_submit(kind=kind, payload=payload, owner=owner, idempotency_key=idempotency_key).job
+    return job_submit(
+        kind=kind, payload=payload, owner=owner, idempotency_key=idempotency_key, priority=priority, run_at=run_at
+    ).job
 
 
 def __getattr__(name: str) -> Any:

@@ -86,6 +86,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RETRY_AFTER", int, 1, "seconds a polling client is told to wait (`Retry-After`)", env=False),
     Setting("DEFAULT_TIMEOUT", int, 60, "seconds a job may run, unless its `@job(timeout=...)` says"),
     Setting(
+        "QUEUE_LIMITS", list, [],
+        "execution queues' concurrency limits over all clusters, as `queue=limit` items (e.g. "
+        "`reports=2`); a queue not listed has no limit",
+    ),
+    Setting(
         "DEFAULT_MAX_ATTEMPTS", int, 3, "attempts of a job, unless its `@job(max_attempts=...)` says",
         env=False,
     ),

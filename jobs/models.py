@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -80,6 +80,13 @@ class Job(models.Model):
     error = models.JSONField(null=True, blank=True)
     traceback = models.TextField(blank=True, help_text="Last unexpected failure; staff only.")
 
+    # Scheduling (jobs/scheduling.py): which queue, in what order, from when.
+    queue = models.CharField(max_length=100, default="default", help_text="The execution queue it waits in.")
+    priority = models.SmallIntegerField(
+        default=0, help_text="Higher runs first within its queue; then the oldest first."
+    )
+    run_at = models.DateTimeField(null=True, blank=True, help_text="Not started before this time.")
+
     progress_percentage = models.PositiveSmallIntegerField(default=0)
     progress_message = models.CharField(max_length=255, blank=True)
 
@@ -132,6 +139,19 @@ class Job(models.Model):
                 fields=["finished_at"],
                 name="job_finished_idx",
                 condition=Q(finished_at__isnull=False),
+            ),
+            # The order in which pending jobs are delivered (jobs/delivery.py),
+            # and the next delayed one, whose time bounds the pusher's wait.
+            models.Index(
+                F("priority").desc(),
+                "created_at",
+                name="job_pending_order_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["available_at"],
+                name="job_pending_due_idx",
+                condition=Q(status="pending", available_at__isnull=False),
             ),
             models.Index(
                 fields=["idempotency_key"],

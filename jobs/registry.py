@@ -52,6 +52,11 @@ class JobKind:
     max_attempts_value: int | None = None
     ttl_seconds: int | None = None
     on_abandon: AbandonHook | None = None
+    # Scheduling (jobs/scheduling.py): the execution queue, the default
+    # priority, and how many jobs of this kind one owner may have running.
+    queue: str = "default"
+    priority: int = 0
+    per_owner_limit: int | None = None
 
     @property
     def timeout(self) -> int:
@@ -98,6 +103,9 @@ class ActionResponse:
 
 _registry: dict[str, JobKind] = {}
 
+# A job's priority is a PostgreSQL smallint.
+PRIORITY_MIN, PRIORITY_MAX = -32768, 32767
+
 
 def _seconds(value: int | float | timedelta | None) -> int | None:
     if value is None:
@@ -115,6 +123,9 @@ def job(
     max_attempts: int | None = None,
     ttl: int | timedelta | None = None,
     on_abandon: AbandonHook | None = None,
+    queue: str = "default",
+    priority: int = 0,
+    per_owner_limit: int | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(ctx, payload) -> result`` as the job kind ``name``.
 
@@ -129,9 +140,20 @@ def job(
     ``Completed(result)`` (the job ends completed). It runs exactly once per
     job, in the transaction that ends the job, with the job's row locked. It
     is not called for a ``JobError``, which the handler raised knowingly.
+
+    ``queue`` names the execution queue (its concurrency limit is the
+    ``QUEUE_LIMITS`` setting's), ``priority`` is the jobs' default priority
+    (higher first), ``per_owner_limit`` caps how many jobs of this kind one
+    owner has running at once (the others wait, pending).
     """
     if not name or len(name) > 100:
         raise ValueError("A job kind needs a name of 1 to 100 characters.")
+    if not queue or len(queue) > 100:
+        raise ValueError("A queue needs a name of 1 to 100 characters.")
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ValueError(f"priority must lie between {PRIORITY_MIN} and {PRIORITY_MAX}.")
+    if per_owner_limit is not None and per_owner_limit < 1:
+        raise ValueError("per_owner_limit must be at least 1.")
     if max_attempts is not None and max_attempts < 1:
         raise ValueError("max_attempts must be at least 1.")
 
@@ -149,6 +171,9 @@ def job(
             max_attempts_value=max_attempts,
             ttl_seconds=_seconds(ttl),
             on_abandon=on_abandon,
+            queue=queue,
+            priority=priority,
+            per_owner_limit=per_owner_limit,
         )
         return handler
 

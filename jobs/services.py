@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Mapping
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jobs import queue, transitions
+from jobs import queue, scheduling, transitions
 from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState
 from jobs.models import Job, JobStatus
 from jobs.registry import get_kind
@@ -38,6 +39,8 @@ def job_submit(
     serializer_class: Any = None,
     serializer_context: Mapping[str, Any] | None = None,
     call: Mapping[str, Any] | None = None,
+    priority: int | None = None,
+    run_at: datetime | None = None,
 ) -> Submission:
     """Validate ``payload`` for ``kind``, store a pending job and enqueue it on commit.
 
@@ -48,6 +51,8 @@ def job_submit(
     ``serializer_class`` (default: the kind's ``input``) validates the payload,
     with ``serializer_context`` besides ``owner``; ``call`` describes the API
     request a job-capable action came from (see ``jobs.api.actions``).
+    ``priority`` (default: the kind's) orders the job within its queue;
+    ``run_at`` (an aware datetime) keeps it pending until then.
     Apps call it as ``jobs.submit``, which returns the job alone.
     """
     job_kind = get_kind(kind)
@@ -61,7 +66,13 @@ def job_submit(
             return Submission(existing, created=False)
 
     now = timezone.now()
+    plan = scheduling.plan(job_kind, owner=owner, priority=priority, run_at=run_at, now=now)
     job = Job(
+        queue=job_kind.queue,
+        priority=plan.priority,
+        run_at=plan.run_at,
+        available_at=plan.available_at,
+        progress_message=plan.message,
         kind=kind,
         owner=owner,
         payload=data,
@@ -71,7 +82,9 @@ def job_submit(
         call=dict(call or {}),
         created_at=now,
         updated_at=now,
-        enqueued_at=queue.initial_enqueued_at(now),
+        enqueued_at=(
+            queue.retry_enqueued_at(plan.available_at) if plan.available_at else queue.initial_enqueued_at(now)
+        ),
     )
     try:
         # One statement on PostgreSQL: the row, its "created" event and (with
@@ -79,7 +92,7 @@ def job_submit(
         transitions.create(
             job, actor=actor or (actor_for_user(owner, via="user") if owner else "system")
         )
-        transaction.on_commit(lambda: queue.enqueue(job.pk, kind, new=True), robust=True)
+        transaction.on_commit(lambda: _send(job), robust=True)
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -117,6 +130,14 @@ def job_delete(*, job: Job) -> None:
             "The job has not finished. Cancel it first, then delete it once it has stopped.",
             code="job_not_finished",
         )
+
+
+def _send(job: Job) -> None:
+    # A delayed job waits in the table (or, on Redis, in a django-q2 schedule).
+    if job.available_at is not None:
+        queue.enqueue_at(job.pk, job.kind, job.available_at)
+    else:
+        queue.enqueue(job.pk, job.kind, new=True)
 
 
 def _validated(

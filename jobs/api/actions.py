@@ -117,13 +117,17 @@ def runs_as_job(
     ttl: int | timedelta | None = None,
     on_abandon: AbandonHook | None = None,
     always: bool = False,
+    queue: str = "default",
+    priority: int = 0,
+    per_owner_limit: int | None = None,
 ) -> Callable[[Action], Action]:
     """Make a DRF view action (``post``, ``create``, an ``@action``...) job-capable.
 
     ``input`` validates the body in the request when a job is asked for (a
     bad body is a 400 and no job); default: the view's ``get_serializer_class()``
     when it has one. ``timeout``, ``max_attempts``, ``ttl`` and ``on_abandon``
-    are the job kind's policies, as in ``@job``. ``always=True`` makes every
+    are the job kind's policies, as in ``@job``, and so are ``queue``,
+    ``priority`` and ``per_owner_limit``. ``always=True`` makes every
     call a job (202 without any header), for operations that are always slow.
 
     Inside the action, ``jobs.current_job().progress(...)`` reports progress
@@ -150,6 +154,9 @@ def runs_as_job(
             max_attempts=max_attempts,
             ttl=ttl,
             on_abandon=on_abandon,
+            queue=queue,
+            priority=priority,
+            per_owner_limit=per_owner_limit,
         )(handler)
 
         @functools.wraps(func)
