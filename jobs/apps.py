@@ -38,3 +38,7 @@ class JobsConfig(AppConfig):
         from jobs.runner import skip_health_checks
 
         post_spawn.connect(skip_health_checks, dispatch_uid="jobs.skip_health_checks")
+        from jobs.signals import job_finished
+        from jobs.webhooks.delivery import deliveries_for_end
+
+        job_finished.connect(deliveries_for_end, dispatch_uid="jobs.webhooks")

@@ -155,6 +155,28 @@ SETTINGS: tuple[Setting, ...] = (
         "`jobs.wait_limits.SlotFileCache` on one machine)",
         env=False,
     ),
+    Setting(
+        "WEBHOOK_ALLOWED_HOSTS", list, [],
+        "webhook destinations (`host` or `host:port`) allowed although they resolve to a loopback, "
+        "private or link-local address, and allowed over plain http (e.g. `127.0.0.1:9000`)",
+    ),
+    Setting("WEBHOOK_TIMEOUT", float, 10.0, "seconds a webhook delivery attempt waits for the receiver"),
+    Setting("WEBHOOK_RETRY_FOR", int, 24 * 3600, "seconds a webhook is retried before its delivery fails for good (24 h)"),
+    Setting("WEBHOOK_BACKOFF_BASE", float, 5.0, "seconds before a webhook's first retry; doubled at each failure"),
+    Setting("WEBHOOK_BACKOFF_MAX", int, 3600, "longest wait between a webhook's retries (seconds)"),
+    Setting("OPTION_TTL_MIN", int, 60, "shortest `ttl` a client may ask for in `Job-Options` (seconds), unless the kind says"),
+    Setting(
+        "OPTION_TTL_MAX", int, 7 * 24 * 3600,
+        "longest `ttl` a client may ask for in `Job-Options` (seconds, 7 days), unless the kind says",
+    ),
+    Setting(
+        "OPTION_PRIORITY_MAX", int, 10,
+        "highest `priority` an ordinary user may ask for in `Job-Options` (staff: any), unless the kind says",
+    ),
+    Setting(
+        "OPTION_RUN_AT_MAX", int, 30 * 24 * 3600,
+        "how far ahead a client may set `run-at` in `Job-Options` (seconds, 30 days), unless the kind says",
+    ),
 )  # fmt: skip
 
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}

@@ -66,3 +66,15 @@ class IdempotencyKeyConflict(JobsException):
     """This Idempotency-Key was already used with a different request body."""
 
     code = "idempotency_key_reused"
+
+
+class InvalidJobOptions(JobsException):
+    """The Job-Options header is malformed, names an unknown option, or a value is out of bounds."""
+
+    code = "invalid_job_options"
+
+
+class WebhookDestinationRefused(JobsException):
+    """This webhook destination is not allowed: use a public https URL."""
+
+    code = "webhook_destination_refused"

@@ -94,6 +94,11 @@ class Job(models.Model):
     max_attempts = models.PositiveIntegerField(default=3)
     cancel_requested = models.BooleanField(default=False)
 
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The options the client chose (Job-Options header), as applied: timeout, ttl, callback...",
+    )
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="Hash of kind and payload, to compare key reuse."
@@ -291,3 +296,6 @@ class QueueSample(models.Model):
 
 
 from jobs.tombstone_models import Tombstone, TombstoneReason  # noqa: E402, F401 - its own module
+
+
+from jobs.webhook_models import WebhookDelivery, WebhookAttempt, WebhookEndpoint  # noqa: E402,F401

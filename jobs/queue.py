@@ -126,6 +126,23 @@ def enqueue_at(job_id: uuid.UUID, kind: str, when: datetime) -> None:
     logger.info("Job %s (%s) will be retried at %s", job_id, kind, when.isoformat())
 
 
+WEBHOOK_TASK = "jobs.webhooks.delivery.deliver_task"
+
+
+def send_webhook(delivery_id: uuid.UUID) -> str:
+    """Have a cluster make the next attempt of a webhook delivery; return the task id."""
+    return async_task(
+        WEBHOOK_TASK,
+        str(delivery_id),
+        task_name=f"webhook:{delivery_id}",
+        group="jobs.webhooks",
+        # Three connection attempts of WEBHOOK_TIMEOUT at most, and a margin.
+        timeout=int(jobs_settings.WEBHOOK_TIMEOUT * 3) + 10,
+        save=False,
+        broker=_process_broker(),
+    )
+
+
 # --- Schedules and housekeeping --------------------------------------------
 
 TTL_SCHEDULE_NAME = "jobs.purge_expired"

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs import queue
+from jobs.webhooks.delivery import send_due
 from jobs.conf import jobs_settings
 from jobs.models import Job, JobStatus
 from jobs.transitions import cancel_lost, fail_lost, lease_expired, recover_lost
@@ -110,6 +111,8 @@ def reap_task() -> dict[str, int]:
     outcome = Counter(recover_expired_leases(now))
     outcome.update(cancel_orphans(now))
     outcome["resent"] = resend_lost_pending(now)
+    # Webhook retries whose backoff has passed (jobs.webhooks.delivery).
+    outcome["webhooks"] = send_due(now)
     # django-q2's scheduler looks at schedules about every 30 s and runs what
     # is due. Booked exactly one interval ahead, the next run would fall just
     # after the scheduler's look and wait for the one after (60 s, not 30):

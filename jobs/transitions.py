@@ -48,6 +48,7 @@ from jobs.db import prepared_cursor
 from jobs.exceptions import UnknownJobKind
 from jobs.models import Job, JobEvent, JobEventType, JobStatus
 from jobs.registry import get_kind, run_abandon_hook, ttl_for
+from jobs.signals import announce_end
 
 _worker_name: tuple[int, str] | None = None
 
@@ -258,7 +259,10 @@ def finish(
         }
         with prepared_cursor() as cursor:
             cursor.execute(FINISH_SQL, params)
-            return bool(cursor.fetchone()[0])
+            ended = bool(cursor.fetchone()[0])
+        if ended:
+            announce_end(job_id=job.pk, kind=job.kind, status=status)
+        return ended
     fields: dict[str, Any] = {
         "status": status,
         "result": result,
@@ -279,6 +283,7 @@ def finish(
         JobEvent.objects.create(
             job_id=job.pk, type=status, at=now, attempt=job.attempts, actor=actor, message=message
         )
+    announce_end(job_id=job.pk, kind=job.kind, status=status)
     return True
 
 
@@ -492,5 +497,6 @@ def abandon(
         JobEvent.objects.create(
             job_id=pk, type=ended, at=now, attempt=attempt, actor=actor[:255], message=message[:2000]
         )
+    announce_end(job_id=pk, kind=kind, status=ended)
     return ended
 

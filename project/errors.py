@@ -24,16 +24,20 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from jobs.exceptions import (
     IdempotencyKeyConflict,
+    InvalidJobOptions,
     InvalidJobState,
     JobError,
     JobsException,
     UnknownJobKind,
+    WebhookDestinationRefused,
 )
 
 STATUS_BY_EXCEPTION: list[tuple[type[JobsException], int]] = [
     (InvalidJobState, status.HTTP_409_CONFLICT),
     (IdempotencyKeyConflict, status.HTTP_422_UNPROCESSABLE_ENTITY),
     (UnknownJobKind, status.HTTP_404_NOT_FOUND),
+    (InvalidJobOptions, status.HTTP_400_BAD_REQUEST),
+    (WebhookDestinationRefused, status.HTTP_400_BAD_REQUEST),
 ]
 
 

@@ -19,6 +19,7 @@ from jobs.admin.filters import KindFilter, RefuseNulBytesMixin, StuckFilter
 from jobs.admin.paginator import EstimatedCountPaginator
 from jobs.admin.search import HELP_TEXT, search_jobs
 from jobs.admin.timeline import JobEventInline
+from jobs.admin.webhooks import WebhookDeliveryInline
 from jobs.admin.times import JobTimesMixin, human_duration
 from jobs.models import Job, JobStatus
 from jobs.selectors import oldest_waiting_since
@@ -55,7 +56,7 @@ class JobAdmin(JobTimesMixin, RefuseNulBytesMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     ordering = ["-created_at"]
     actions = [retry_jobs, cancel_jobs, purge_jobs]
-    inlines = [JobEventInline]
+    inlines = [JobEventInline, WebhookDeliveryInline]
     fieldsets = [
         (None, {"fields": ["full_id", "kind", "owner", "status", "progress", "attempts_display"]}),
         ("Input and outcome", {"fields": ["payload_pretty", "call_pretty", "result_pretty", "result_status", "error_pretty", "traceback_pre"]}),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs.api import streams, views
+from jobs.api import streams, views, webhooks
 
 app_name = "jobs"
 
@@ -17,4 +17,6 @@ urlpatterns = [
         streams.events_view(streams.JobEventsView.as_view()),
         name="job-events",
     ),
+    path("webhooks/secret/", webhooks.WebhookSecretView.as_view(), name="webhook-secret"),
+    path("webhooks/endpoint/", webhooks.WebhookEndpointView.as_view(), name="webhook-endpoint"),
 ]
