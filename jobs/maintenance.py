@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from jobs import queue
 from jobs.conf import jobs_settings
-from jobs.models import Job, JobEventType, JobQuerySet, JobStatus
+from jobs.models import Job, JobEventType, JobQuerySet, JobStatus, TombstoneReason
 from jobs.timeline import event_record_many
+from jobs.tombstones import tombstones_purge, tombstones_record
 from jobs.transitions import cancel_pending
 
 logger = logging.getLogger(__name__)
@@ -172,15 +173,18 @@ def jobs_bulk_purge(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: BatchCallback | None = None,
+    reason: str = TombstoneReason.PURGED,
 ) -> BulkResult:
-    """Delete finished jobs; pending and processing ones are skipped."""
+    """Delete finished jobs, leaving tombstones that say ``reason``; pending and processing ones are skipped."""
 
     def delete(rows: list[Row]) -> None:
         doomed = [pk for pk, _, _ in rows]
         # Before the delete: the admin's callback logs each job while it still exists.
         if on_batch:
             on_batch(doomed)
-        Job.objects.filter(pk__in=doomed, status__in=JobStatus.terminal()).delete()
+        finished = Job.objects.filter(pk__in=doomed, status__in=JobStatus.terminal())
+        tombstones_record(finished, reason=reason)
+        finished.delete()
 
     return _in_locked_batches(
         queryset, eligible=JobStatus.terminal(), apply=delete, batch_size=batch_size
@@ -192,13 +196,21 @@ def jobs_purge_expired(
 ) -> int:
     """Delete finished jobs whose time to live has passed; return how many went."""
     expired = Job.objects.expired(now or timezone.now()).filter(status__in=JobStatus.terminal())
-    return jobs_bulk_purge(expired, batch_size=batch_size, on_batch=on_batch).changed
+    return jobs_bulk_purge(
+        expired, batch_size=batch_size, on_batch=on_batch, reason=TombstoneReason.EXPIRED
+    ).changed
 
 
 def purge_expired_task() -> dict[str, int]:
-    """The scheduled TTL task: expired jobs, then django-q2 task records older than the TTL."""
+    """The scheduled TTL task: expired jobs, old tombstones, then django-q2 task records older than the TTL."""
     jobs_deleted = jobs_purge_expired()
+    tombstones_deleted = tombstones_purge()
     cutoff = timezone.now() - timedelta(seconds=jobs_settings.DEFAULT_TTL)
     tasks_deleted = queue.prune_task_records(older_than=cutoff)
-    logger.info("TTL purge: %s expired jobs, %s django-q2 task records", jobs_deleted, tasks_deleted)
-    return {"jobs": jobs_deleted, "tasks": tasks_deleted}
+    logger.info(
+        "TTL purge: %s expired jobs, %s tombstones, %s django-q2 task records",
+        jobs_deleted,
+        tombstones_deleted,
+        tasks_deleted,
+    )
+    return {"jobs": jobs_deleted, "tombstones": tombstones_deleted, "tasks": tasks_deleted}

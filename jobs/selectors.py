@@ -17,15 +17,22 @@ from jobs.models import Job, JobQuerySet, JobStatus
 from jobs.registry import all_kinds
 
 
-def job_get_for_owner(*, owner: Any, job_id: str) -> Job | None:
-    """Return the owner's job ``job_id``, or None if malformed, unknown or someone else's."""
+def owner_and_job_pk(owner: Any, job_id: str) -> tuple[Any, uuid.UUID] | None:
+    """The owner's primary key and ``job_id`` as a UUID; None if either is missing or malformed."""
     try:
         pk = uuid.UUID(str(job_id))
     except ValueError:
         return None
     owner_id = getattr(owner, "pk", None)
-    if owner_id is None:
+    return None if owner_id is None else (owner_id, pk)
+
+
+def job_get_for_owner(*, owner: Any, job_id: str) -> Job | None:
+    """Return the owner's job ``job_id``, or None if malformed, unknown or someone else's."""
+    key = owner_and_job_pk(owner, job_id)
+    if key is None:
         return None
+    owner_id, pk = key
     if connection.vendor == "postgresql":
         # The hottest read of all (every poll): prepared once per connection
         # instead of compiled by the ORM and planned by PostgreSQL each time.

@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from jobs import queue, scheduling, transitions
 from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState
-from jobs.models import Job, JobStatus
+from jobs.models import Job, JobStatus, TombstoneReason
 from jobs.registry import get_kind
 from jobs.timeline import actor_for_user
+from jobs.tombstones import tombstones_record
 
 @dataclass(frozen=True)
 class Submission:
@@ -123,13 +124,17 @@ def job_cancel(*, job: Job, actor: str = "") -> Job:
 
 
 def job_delete(*, job: Job) -> None:
-    """Delete a finished job; raise ``InvalidJobState`` while it is pending or processing."""
-    deleted, _ = Job.objects.filter(pk=job.pk, status__in=JobStatus.terminal()).delete()
-    if not deleted:
-        raise InvalidJobState(
-            "The job has not finished. Cancel it first, then delete it once it has stopped.",
-            code="job_not_finished",
-        )
+    """Delete a finished job, leaving its tombstone; raise ``InvalidJobState`` while it is active."""
+    finished = Job.objects.filter(pk=job.pk, status__in=JobStatus.terminal())
+    with transaction.atomic():
+        tombstones_record(finished, reason=TombstoneReason.DELETED)
+        deleted, _ = finished.delete()
+        if not deleted:
+            # Raised inside the transaction: it takes back the tombstone too.
+            raise InvalidJobState(
+                "The job has not finished. Cancel it first, then delete it once it has stopped.",
+                code="job_not_finished",
+            )
 
 
 def _send(job: Job) -> None:

@@ -101,7 +101,7 @@ def test_purge_expired_task_deletes_expired_finished_jobs_and_old_task_records(m
     make_task(timedelta(days=8))
     recent_task = make_task(timedelta(days=6))
 
-    assert purge_expired_task() == {"jobs": 3, "tasks": 1}
+    assert purge_expired_task() == {"jobs": 3, "tombstones": 0, "tasks": 1}
 
     assert not Job.objects.filter(pk__in=[job.pk for job in gone]).exists()
     assert set(Job.objects.values_list("pk", flat=True)) == {fresh.pk, forever.pk, pending.pk, processing.pk}
@@ -112,7 +112,7 @@ def test_purge_expired_task_deletes_expired_finished_jobs_and_old_task_records(m
 def test_task_records_are_pruned_after_the_configured_ttl():
     make_task(timedelta(hours=2))
     kept = make_task(timedelta(minutes=30))
-    assert purge_expired_task() == {"jobs": 0, "tasks": 1}
+    assert purge_expired_task() == {"jobs": 0, "tombstones": 0, "tasks": 1}
     assert list(Task.objects.values_list("pk", flat=True)) == [kept.pk]
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from jobs.maintenance import jobs_bulk_purge
 from jobs.management.arguments import duration, job_kind, positive_int
 from jobs.management.confirm import ConfirmingCommand
-from jobs.models import Job, JobStatus
+from jobs.models import Job, JobStatus, TombstoneReason
 
 
 class Command(ConfirmingCommand):
@@ -32,9 +32,9 @@ class Command(ConfirmingCommand):
         jobs = Job.objects.filter(status__in=JobStatus.terminal())
         if options["older_than"] is None and options["status"] is None:
             jobs = jobs.expired(now)
-            scope = "expired jobs"
+            scope, reason = "expired jobs", TombstoneReason.EXPIRED
         else:
-            scope = "finished jobs"
+            scope, reason = "finished jobs", TombstoneReason.PURGED
         if options["older_than"] is not None:
             jobs = jobs.filter(finished_at__lt=now - options["older_than"])
         if options["status"]:
@@ -62,5 +62,7 @@ class Command(ConfirmingCommand):
             if options["verbosity"] >= 1 and done["n"] % (options["batch_size"] * 10) < len(ids):
                 self.stdout.write(f"  ... {done['n']} deleted so far")
 
-        result = jobs_bulk_purge(jobs, batch_size=options["batch_size"], on_batch=progress)
+        result = jobs_bulk_purge(
+            jobs, batch_size=options["batch_size"], on_batch=progress, reason=reason
+        )
         self.stdout.write(self.style.SUCCESS(f"Deleted {result.changed} {scope}."))
