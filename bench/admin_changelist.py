@@ -94,27 +94,12 @@ def explain(sql: str) -> str:
     return "(no plan on this database)"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--budget-ms", type=float, default=300.0)
-    parser.add_argument("--only", help="time only pages whose label contains this")
-    parser.add_argument("--verbose", action="store_true", help="print every statement of every page with its time")
-    args = parser.parse_args()
-
-    import django
-
-    django.setup()
+def admin_client():
+    """Return a test client logged in as the superuser ``bench-admin`` (made on first use)."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
-    from jobs.models import Job
-
-    User = get_user_model()
-    admin, created = User.objects.get_or_create(
+    admin, created = get_user_model().objects.get_or_create(
         username="bench-admin", defaults={"is_staff": True, "is_superuser": True, "email": "bench-admin@example.com"}
     )
     if created:
@@ -122,8 +107,46 @@ def main() -> None:
         admin.save()
     client = Client()
     client.force_login(admin)
+    return client
 
-    todo = [(label, path) for label, path in pages() if not args.only or args.only in label]
+
+def time_get(client, path: str, *, warmup: int, runs: int) -> tuple[list[float], list[dict]]:
+    """GET ``path`` ``warmup`` times, then ``runs`` timed times (ms); one more run captures the SQL."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(warmup):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        client.get(path)
+        samples.append((time.perf_counter() - start) * 1000)
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(path)
+    return samples, ctx.captured_queries
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    """The options every in-process page bench takes (runs, warm-up, budget, filter, verbosity)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--budget-ms", type=float, default=300.0)
+    parser.add_argument("--only", help="time only pages whose label contains this")
+    parser.add_argument("--verbose", action="store_true", help="print every statement of every page with its time")
+    return parser
+
+
+def time_pages(todo: list[tuple[str, str]], args: argparse.Namespace) -> bool:
+    """Time each (label, path) as a logged-in superuser, print a table; False if any is over budget."""
+    from django.db import connection
+
+    from jobs.models import Job
+
+    client = admin_client()
+    todo = [(label, path) for label, path in todo if not args.only or args.only in label]
     estimate = Job.objects.count() if connection.vendor != "postgresql" else None
     if estimate is None:
         with connection.cursor() as cursor:
@@ -137,35 +160,35 @@ def main() -> None:
     print(f"{'page':<34} {'best':>9} {'median':>9} {'max':>9} {'queries':>7}  {'ok':<4} path")
     slow: list[tuple[str, str, float, list[dict]]] = []
     for label, path in todo:
-        for _ in range(args.warmup):
-            response = client.get(path)
-            assert response.status_code == 200, (path, response.status_code)
-        samples = []
-        for _ in range(args.runs):
-            start = time.perf_counter()
-            response = client.get(path)
-            samples.append((time.perf_counter() - start) * 1000)
-        with CaptureQueriesContext(connection) as ctx:
-            client.get(path)
+        samples, queries = time_get(client, path, warmup=args.warmup, runs=args.runs)
         best, median, worst = min(samples), statistics.median(samples), max(samples)
         ok = median <= args.budget_ms
         print(
-            f"{label:<34} {best:6.1f} ms {median:6.1f} ms {worst:6.1f} ms {len(ctx.captured_queries):>7}  "
+            f"{label:<34} {best:6.1f} ms {median:6.1f} ms {worst:6.1f} ms {len(queries):>7}  "
             f"{'yes' if ok else 'NO':<4} {path}",
             flush=True,
         )
         if args.verbose:
-            for query in ctx.captured_queries:
+            for query in queries:
                 print(f"    {float(query['time']) * 1000:7.1f} ms  {query['sql'][:160]}")
         if not ok:
-            slow.append((label, path, median, ctx.captured_queries))
+            slow.append((label, path, median, queries))
 
     for label, path, median, queries in slow:
         worst = max(queries, key=lambda query: float(query["time"]))
         print(f"\n=== {label} ({path}): median {median:.1f} ms; slowest of {len(queries)} statements "
               f"took {float(worst['time']) * 1000:.1f} ms:\n{worst['sql']}\n")  # fmt: skip
         print(explain(worst["sql"]))
-    if slow:
+    return not slow
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0]).parse_args()
+
+    import django
+
+    django.setup()
+    if not time_pages(pages(), args):
         sys.exit(1)
 
 

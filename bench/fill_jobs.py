@@ -69,6 +69,7 @@ TRACEBACK = (
     "purchases.payments.GatewayTimeout: payment gateway did not answer within 10 s\n"
 )
 STUCK_AFTER = timedelta(hours=1)
+LEASE = timedelta(minutes=5)
 WORKERS = [f"bench-worker-{n}:{pid}" for n in range(1, 5) for pid in (4101, 4102)]
 
 
@@ -174,6 +175,8 @@ class JobFactory:
             "status": status,
             "payload": payload,
             "result": None,
+            "result_status": None,
+            "call": {},
             "error": None,
             "traceback": "",
             "progress_percentage": 0,
@@ -246,6 +249,9 @@ class JobFactory:
             row["expires_at"] = finished + self.ttl
         row["created_at"] = created
         row["updated_at"] = row["finished_at"] or row["started_at"] or created
+        # Sent to the cluster when submitted; a running job's lease is its timeout past its start.
+        row["enqueued_at"] = created
+        row["lease_expires_at"] = row["started_at"] + LEASE if status == "processing" else None
         return row
 
 
@@ -324,7 +330,7 @@ def copy_rows(rows: Iterator[dict[str, Any]], columns: list[str]) -> None:
 
     from jobs.models import Job
 
-    json_columns = {"payload", "result", "error"}
+    json_columns = {"payload", "result", "call", "error"}
     table = Job._meta.db_table
 
     def values(row: dict[str, Any]) -> list[Any]:

@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import timezone
 
 from jobs import queue
 from jobs.models import Job, JobMinute, JobStatus, QueueSample
 from jobs.registry import all_kinds
-from jobs.rollups import BOUNDS, active_by_kind, finished_by_minute, minute_floor, queue_totals, rolled_up_to
+from jobs.rollups import BOUNDS, active_by_kind, finished_by_minute, minute_floor, queue_totals
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
@@ -32,6 +33,7 @@ FAILURES = 10
 OUTCOMES = JobStatus.terminal()
 # More samples than a day of one-minute runs, in case the schedule ran more often.
 MAX_SAMPLES = 2000
+HISTORY_CACHE_SECONDS = 120
 
 
 def percentile(buckets: list[int], q: float) -> float | None:
@@ -104,22 +106,54 @@ def _per_kind(hour_rows: Iterable[dict], active: dict[str, dict[str, Any]]) -> l
     return table
 
 
-def _queue_series(now: datetime, current: dict[str, Any]) -> dict[str, list]:
+def _queue_series(samples: list[tuple], now: datetime, current: dict[str, Any]) -> dict[str, list]:
+    # The last point is now, so the chart moves with every refresh.
+    points = [*samples, (now, current["due"], current["pending"], current["processing"], current["oldest_pending_seconds"])]
+    return {
+        "at": [round(at.timestamp(), 3) for at, *_ in points],
+        "due": [row[1] for row in points],
+        "pending": [row[2] for row in points],
+        "processing": [row[3] for row in points],
+        "oldest_pending_seconds": [round(row[4], 1) for row in points],
+    }
+
+
+def _history(day_start: datetime, hour_start: datetime, tail_start: datetime) -> dict[str, list]:
+    """Read the rollup tables: minutes before the tail (the day's and the hour's) and the queue samples."""
     samples = list(
-        QueueSample.objects.filter(at__gte=now - DAY, at__lt=now)
+        QueueSample.objects.filter(at__gte=day_start)
         .order_by("-at")
         .values_list("at", "due", "pending", "processing", "oldest_pending_seconds")[:MAX_SAMPLES]
     )
     samples.reverse()
-    # The last point is now, so the chart moves with every refresh.
-    samples.append((now, current["due"], current["pending"], current["processing"], current["oldest_pending_seconds"]))
     return {
-        "at": [round(at.timestamp(), 3) for at, *_ in samples],
-        "due": [row[1] for row in samples],
-        "pending": [row[2] for row in samples],
-        "processing": [row[3] for row in samples],
-        "oldest_pending_seconds": [round(row[4], 1) for row in samples],
+        "day": list(
+            JobMinute.objects.filter(minute__gte=day_start, minute__lt=tail_start)
+            .values("minute", "status")
+            .annotate(count=Sum("count"))
+            .order_by()
+        ),
+        "hour": list(
+            JobMinute.objects.filter(minute__gte=hour_start, minute__lt=tail_start).values(
+                "kind", "status", "count", "wait_buckets", "run_buckets"
+            )
+        ),
+        "samples": samples,
     }
+
+
+def _cached_history(latest: datetime | None, day_start: datetime, hour_start: datetime, tail_start: datetime) -> dict:
+    # The rollup tables change only when the rollup runs, which adds a sample:
+    # keyed by the latest sample and the minute, the cached copy is never
+    # stale, and refreshes within a minute skip thousands of rows.
+    if latest is None:
+        return _history(day_start, hour_start, tail_start)
+    key = f"jobs.dashboard.history:{latest.timestamp()}:{hour_start.timestamp()}:{tail_start.timestamp()}"
+    history = cache.get(key)
+    if history is None:
+        history = _history(day_start, hour_start, tail_start)
+        cache.set(key, history, timeout=HISTORY_CACHE_SECONDS)
+    return history
 
 
 def latest_failures(now: datetime, limit: int = FAILURES) -> list[dict[str, Any]]:
@@ -181,32 +215,23 @@ def clusters_alive(now: datetime) -> list[dict[str, Any]]:
 def dashboard_snapshot(*, now: datetime | None = None) -> dict[str, Any]:
     """Return everything the dashboard shows, as plain JSON-ready data (times as Unix seconds or ISO)."""
     now = now or timezone.now()
+    day_start = minute_floor(now) - DAY + timedelta(minutes=1)
+    hour_start = minute_floor(now) - HOUR + timedelta(minutes=1)
     earliest_tail = minute_floor(now) - TAIL
-    rolled = rolled_up_to()
+    latest, rolled = QueueSample.objects.order_by("-at").values_list("at", "rolled_up_to").first() or (None, None)
     tail_start = max(rolled, earliest_tail) if rolled else earliest_tail
     # Rolled-up minutes before the tail; the tail from the job table.
-    stored = list(
-        JobMinute.objects.filter(minute__gte=minute_floor(now) - DAY, minute__lt=tail_start)
-        .values("minute", "status")
-        .annotate(count=Sum("count"))
-        .order_by()
-    )
+    history = _cached_history(latest, day_start, hour_start, tail_start)
     live = finished_by_minute(tail_start, now + timedelta(seconds=1))
-    hour_start = minute_floor(now) - HOUR + timedelta(minutes=1)
-    hour_rows = [
-        *JobMinute.objects.filter(minute__gte=hour_start, minute__lt=tail_start).values(
-            "kind", "status", "count", "wait_buckets", "run_buckets"
-        ),
-        *(row for row in live if row["minute"] >= hour_start),
-    ]
+    hour_rows = [*history["hour"], *(row for row in live if row["minute"] >= hour_start)]
     active = active_by_kind(now)
     current = queue_totals(active, now)
     return {
         "now": now.isoformat(),
         "rolled_up_to": rolled.isoformat() if rolled else None,
         "totals": current,
-        "finished": _finished_series(now, stored, live),
-        "queue": _queue_series(now, current),
+        "finished": _finished_series(now, history["day"], live),
+        "queue": _queue_series(history["samples"], now, current),
         "kinds": _per_kind(hour_rows, active),
         "failures": latest_failures(now),
         "clusters": clusters_alive(now),

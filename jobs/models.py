@@ -158,6 +158,13 @@ class Job(models.Model):
                 name="job_pending_due_idx",
                 condition=Q(status="pending", available_at__isnull=False),
             ),
+            # What each live worker runs now, for the admin dashboard: only
+            # processing rows, a handful per cluster.
+            models.Index(
+                fields=["worker"],
+                name="job_processing_worker_idx",
+                condition=Q(status="processing"),
+            ),
             models.Index(
                 fields=["idempotency_key"],
                 name="job_idempotency_key_idx",

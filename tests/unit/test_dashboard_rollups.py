@@ -122,3 +122,18 @@ def test_clusters_alive_shows_each_workers_running_job(monkeypatch):
         {"pid": 11, "jobs": [{"id": str(job.pk), "kind": "tests.noop", "started_at": job.started_at.isoformat()}]},
         {"pid": 12, "jobs": []},
     ]
+
+
+def test_history_is_cached_until_the_next_rollup():
+    now = minute_floor(timezone.now()) + timedelta(seconds=50)
+    rollup_task(now - timedelta(seconds=200))
+    assert sum(dashboard_snapshot(now=now)["finished"]["completed"]) == 0
+    empty = [0] * (len(BOUNDS) + 1)
+    JobMinute.objects.create(
+        minute=minute_floor(now) - timedelta(minutes=10), kind="tests.noop", status="completed", count=5,
+        wait_buckets=empty, run_buckets=empty,
+    )  # fmt: skip
+    # The rollup tables change only when the rollup runs: until then the cached copy holds.
+    assert sum(dashboard_snapshot(now=now)["finished"]["completed"]) == 0
+    rollup_task(now - timedelta(seconds=190))
+    assert sum(dashboard_snapshot(now=now)["finished"]["completed"]) == 5
