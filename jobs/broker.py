@@ -3,7 +3,8 @@
 The ``Job`` row is the source of truth, so it can be the queue too: a pending
 job that no cluster has taken is a message waiting, and there is no second
 copy to lose. The cluster's pusher takes pending, due jobs with
-``FOR UPDATE SKIP LOCKED`` (several clusters never take the same job) and
+``FOR UPDATE SKIP LOCKED`` (several clusters never take the same job), by
+priority and age and within the queues' limits (``jobs.delivery``), and
 stamps ``enqueued_at``; a worker then claims the job as with any broker (see
 ``jobs.transitions.claim``), so a job delivered twice still runs once. A
 delivered job that no worker claimed within ``JOBS["LOST_AFTER"]`` (its
@@ -11,8 +12,8 @@ cluster died with it in memory) is delivered again.
 
 Workers hear of new jobs at once: a trigger (migration 0005) sends
 ``NOTIFY jobs_job_ready`` when a row becomes deliverable, and the pusher
-waits on ``LISTEN`` between deliveries instead of polling. It still looks
-every ``Q_CLUSTER["poll"]`` seconds, for retries whose backoff ran out and
+waits on ``LISTEN`` between deliveries instead of polling, or until the
+next delayed job falls due. It still looks every ``Q_CLUSTER["poll"]`` seconds, for retries whose backoff ran out and
 for a notification lost with a dropped connection.
 
 Other django-q2 tasks (the TTL and reaper schedules, anything a project
@@ -36,7 +37,7 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from jobs.conf import jobs_settings
-from jobs.db import prepared_cursor
+from jobs.delivery import deliver
 from jobs.queue import queue_timeout
 
 logger = logging.getLogger(__name__)
@@ -46,25 +47,29 @@ TASK_CHANNEL = "jobs_q2_task"
 JOB_ACK_PREFIX = "job:"
 RUNNER = "jobs.runner.run_job"
 
-# One statement takes a batch: the oldest pending, due, undelivered jobs that
-# no other cluster is taking at this moment.
-DELIVER_SQL = """
-WITH next AS MATERIALIZED (
-    SELECT id FROM jobs_job
-    WHERE status = 'pending' AND NOT cancel_requested
-      AND (available_at IS NULL OR available_at <= %(now)s)
-      AND (enqueued_at IS NULL OR enqueued_at < %(lost)s)
-    ORDER BY created_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE jobs_job SET enqueued_at = %(now)s
-FROM next WHERE jobs_job.id = next.id
-RETURNING jobs_job.id, jobs_job.kind
-"""
+class JobMessages:
+    """Acknowledgements for a broker whose jobs are rows: a job's message needs no deleting.
+
+    Mixed into an ORM broker, before it: ids ``job:<id>`` are the jobs; any
+    other is one of django-q2's own tasks.
+    """
+
+    def acknowledge(self, task_id: Any) -> None:
+        """Forget a finished task; a job's row already says how it ended."""
+        if not str(task_id).startswith(JOB_ACK_PREFIX):
+            super().acknowledge(task_id)
+
+    def fail(self, task_id: Any) -> None:
+        """Drop a message the pusher could not read (only ever a django-q2 task)."""
+        self.acknowledge(task_id)
+
+    def delete(self, task_id: Any) -> None:
+        """Delete a django-q2 task; a job leaves the queue by its own status."""
+        if not str(task_id).startswith(JOB_ACK_PREFIX):
+            super().delete(task_id)
 
 
-class JobTableBroker(ORM):
+class JobTableBroker(JobMessages, ORM):
     """django-q2 broker: jobs from the job table, other tasks from django-q2's ORM queue."""
 
     def __init__(self, list_key: str | None = None) -> None:
@@ -73,6 +78,8 @@ class JobTableBroker(ORM):
         self._generic_checked = 0.0
         self._generic_hint = True
         self._drained = False
+        # When the next delayed or backing-off job falls due, if known.
+        self._next_due: Any = None
 
     # --- What the web side calls -------------------------------------------
 
@@ -104,7 +111,7 @@ class JobTableBroker(ORM):
             if self._drained:
                 # The last look emptied the queue: nothing to take until a
                 # NOTIFY says so (or the poll interval passes).
-                self._wait(Conf.POLL)
+                self._wait(self._wait_seconds())
             tasks = self._deliver_jobs()
             if self._generic_hint or time.monotonic() - self._generic_checked >= Conf.POLL:
                 tasks += self._deliver_tasks()
@@ -117,20 +124,6 @@ class JobTableBroker(ORM):
             self._reset()
             time.sleep(min(Conf.POLL, 0.5))
         return None
-
-    def acknowledge(self, task_id: Any) -> None:
-        """Forget a finished task; a job's row already says how it ended."""
-        if not str(task_id).startswith(JOB_ACK_PREFIX):
-            super().acknowledge(task_id)
-
-    def fail(self, task_id: Any) -> None:
-        """Drop a message the pusher could not read (only ever a django-q2 task)."""
-        self.acknowledge(task_id)
-
-    def delete(self, task_id: Any) -> None:
-        """Delete a django-q2 task; a job leaves the queue by its own status."""
-        if not str(task_id).startswith(JOB_ACK_PREFIX):
-            super().delete(task_id)
 
     def info(self) -> str:
         """Describe the broker for ``qinfo`` and the cluster's start-up line."""
@@ -163,16 +156,17 @@ class JobTableBroker(ORM):
 
     def _deliver_jobs(self) -> list[tuple[str, str]]:
         now = timezone.now()
-        params = {
-            "now": now,
-            "lost": now - timedelta(seconds=jobs_settings.LOST_AFTER),
-            "limit": max(1, Conf.BULK),
-        }
-        with prepared_cursor() as cursor:
-            cursor.execute(DELIVER_SQL, params)
-            rows = cursor.fetchall()
-        self._drained = len(rows) < params["limit"]
-        return [(f"{JOB_ACK_PREFIX}{pk}", job_package(pk, kind, now)) for pk, kind in rows]
+        limit = max(1, Conf.BULK)
+        taken = deliver(now=now, lost=now - timedelta(seconds=jobs_settings.LOST_AFTER), limit=limit)
+        self._drained = len(taken.jobs) < limit and not taken.limited
+        self._next_due = taken.next_due
+        return [(f"{JOB_ACK_PREFIX}{pk}", job_package(pk, kind, now)) for pk, kind in taken.jobs]
+
+    def _wait_seconds(self) -> float:
+        # A delayed job starts on time (within a few ms), not at the next poll.
+        if self._next_due is None:
+            return Conf.POLL
+        return max(0.0, min(Conf.POLL, (self._next_due - timezone.now()).total_seconds()))
 
     def _deliver_tasks(self) -> list[tuple[str, str]]:
         self._generic_checked = time.monotonic()

@@ -27,3 +27,10 @@ def prepared_cursor() -> Any:
     connection.ensure_connection()
     with connection.wrap_database_errors:
         return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+
+
+def db_time(value: Any) -> Any:
+    """A datetime as a raw statement's parameter: itself on PostgreSQL, SQLite's text elsewhere."""
+    if connection.vendor == "postgresql" or value is None:
+        return value
+    return connection.ops.adapt_datetimefield_value(value)

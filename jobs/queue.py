@@ -28,11 +28,14 @@ logger = logging.getLogger(__name__)
 
 RUNNER = "jobs.runner.run_job"
 JOB_TABLE_BROKER = "jobs.broker.JobTableBroker"
+SQLITE_BROKER = "jobs.sqlite_broker.SqliteWakeBroker"
 
 
 def uses_job_table() -> bool:
-    """True when the job table is the queue (``jobs.broker.JobTableBroker``, PostgreSQL)."""
-    return getattr(settings, "Q_CLUSTER", {}).get("broker_class") == JOB_TABLE_BROKER
+    """True when the job table is the queue: ``jobs.broker.JobTableBroker`` (PostgreSQL) or
+    ``jobs.sqlite_broker.SqliteWakeBroker`` (SQLite), which deliver jobs by priority, when due,
+    within the queues' limits (``jobs.delivery``)."""
+    return getattr(settings, "Q_CLUSTER", {}).get("broker_class") in (JOB_TABLE_BROKER, SQLITE_BROKER)
 
 
 _broker: tuple[int, Broker] | None = None
@@ -107,7 +110,8 @@ def enqueue_at(job_id: uuid.UUID, kind: str, when: datetime) -> None:
     """Send the job to the cluster at ``when`` (django-q2's scheduler checks every ~30 s).
 
     With the job table as the queue, the job's ``available_at`` is enough:
-    the cluster takes it once due, within ``Q_CLUSTER["poll"]`` seconds.
+    the cluster takes it once due (PostgreSQL: on time; SQLite: within
+    ``Q_CLUSTER["poll"]`` seconds).
     """
     if uses_job_table():
         return

@@ -29,9 +29,11 @@ from jobs.conf import jobs_settings
 from jobs.context import JobContext, running
 from jobs.exceptions import JobCancelled, JobError, JobTimeout, UnknownJobKind
 from jobs.models import Job, JobEventType, JobStatus
+from jobs.options import job_timeout, job_ttl
 from jobs.recovery import fail_exhausted
 from jobs.registry import ActionResponse, get_kind, ttl_for
 from jobs.timeline import event_record
+from jobs.scheduling import limited_kind, release
 from jobs.transitions import CANCELLED_ERROR, abandon, claim, finish, requeue, still_ours, worker_name
 
 __all__ = ["backoff_delay", "claim", "refusal_error", "run_job", "time_limit", "worker_name"]
@@ -76,7 +78,16 @@ def run_job(job_id: str, kind: str | None = None) -> str:
             return ended
         logger.debug("Job %s was not claimable (done, cancelled, or claimed elsewhere)", pk)
         return "skipped"
+    limited = limited_kind(job.kind)
+    try:
+        return _run(job)
+    finally:
+        if limited is not None:
+            # Its place is free: the jobs waiting for it may go.
+            release(limited)
 
+
+def _run(job: Job) -> str:
     try:
         job_kind = get_kind(job.kind)
     except UnknownJobKind as exc:
@@ -91,21 +102,23 @@ def run_job(job_id: str, kind: str | None = None) -> str:
         lease=job_kind.lease,
         call=job.call,
     )
+    # The client's Job-Options (jobs.options) may shorten the time limit and set the TTL.
+    timeout, ttl = job_timeout(job_kind, job.options), job_ttl(job_kind, job.options)
     try:
-        with time_limit(job_kind.timeout), running(ctx):
+        with time_limit(timeout), running(ctx):
             outcome_value = job_kind.handler(ctx, job.payload)
         result, result_status = _split_response(outcome_value)
     except (JobTimeout, QueueTimeout):
-        error = {"code": JobTimeout.code, "message": f"The job ran longer than its {job_kind.timeout} s limit."}
+        error = {"code": JobTimeout.code, "message": f"The job ran longer than its {timeout} s limit."}
         return _abandon(job, JobStatus.FAILED, error)
     except JobCancelled as exc:
         return _abandon(job, JobStatus.CANCELLED, {"code": exc.code, "message": exc.message})
     except JobError as exc:
-        return _finish(job, JobStatus.FAILED, error=exc.as_dict())
+        return _finish(job, JobStatus.FAILED, error=exc.as_dict(), ttl=ttl)
     except Exception as exc:
         logger.exception("Job %s (%s) raised on attempt %s", job.pk, job.kind, job.attempts)
         message = f"{type(exc).__name__}: {exc}"
-        return _after_unexpected_error(job, job_kind.ttl, traceback.format_exc(), message)
+        return _after_unexpected_error(job, ttl, traceback.format_exc(), message)
     if result_status is not None and not 200 <= result_status < 300:
         # The action answered with an error (say a 400 because the data no
         # longer validates): the job failed, and keeps the answer for the client.
@@ -115,11 +128,9 @@ def run_job(job_id: str, kind: str | None = None) -> str:
             result=result,
             result_status=result_status,
             error=refusal_error(result_status, result),
-            ttl=job_kind.ttl,
+            ttl=ttl,
         )
-    return _finish(
-        job, JobStatus.COMPLETED, result=result, result_status=result_status, ttl=job_kind.ttl
-    )
+    return _finish(job, JobStatus.COMPLETED, result=result, result_status=result_status, ttl=ttl)
 
 
 def skip_health_checks(**kwargs: Any) -> None:

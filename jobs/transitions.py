@@ -48,6 +48,7 @@ from jobs.db import prepared_cursor
 from jobs.exceptions import UnknownJobKind
 from jobs.models import Job, JobEvent, JobEventType, JobStatus
 from jobs.registry import get_kind, run_abandon_hook, ttl_for
+from jobs.scheduling import claim_limited, limited_kind
 from jobs.signals import announce_end
 
 _worker_name: tuple[int, str] | None = None
@@ -158,6 +159,18 @@ def claim(pk: uuid.UUID, kind: str | None = None) -> Job | None:
     now = timezone.now()
     worker = worker_name()
     lease = now + _lease_for(kind)
+    limited = limited_kind(kind)
+    if limited is not None:
+        # A place in its queue (and among its owner's jobs) is checked under a lock.
+        with transaction.atomic():
+            started = claim_limited(pk, limited, now=now, lease=lease, worker=worker)
+            if started is None:
+                return None
+            job = Job.objects.get(pk=pk)
+            JobEvent.objects.create(
+                job_id=pk, type=JobEventType.CLAIMED, at=started, attempt=job.attempts, actor=f"worker:{worker}"
+            )
+        return job
     if connection.vendor == "postgresql":
         params = {"pk": pk, "now": now, "lease": lease, "worker": worker, "actor": f"worker:{worker}"}
         with prepared_cursor() as cursor:

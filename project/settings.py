@@ -350,6 +350,8 @@ Q_CLUSTER["cache"] = "jobs_clusters"
 # Override others here, e.g. JOBS = {"DEFAULT_TTL": 3 * 24 * 3600, ...}.
 JOBS: dict = {
     "WAIT_SLOTS_CACHE": "default" if REDIS_URL else "jobs_waits",
+    # The sales reports' queue (purchases/api/views.py): two at once over all clusters.
+    "QUEUE_LIMITS": ["reports=2"],
     **jobs_from_environment(),
 }
 

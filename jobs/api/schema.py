@@ -294,6 +294,13 @@ class JobSerializerExtension(OpenApiSerializerExtension):
             "A cancel was asked for; a processing job stops at its next progress report."
         )
         properties["expires_at"]["description"] = "When a finished job is deleted (its time to live)."
+        properties["queue"]["description"] = (
+            "The execution queue it waits in (its kind's); a queue may limit how many run at once."
+        )
+        properties["priority"]["description"] = "Within its queue, higher runs first, then the oldest first."
+        properties["run_at"]["description"] = (
+            "The start time asked for: the job stays `pending` and does not run before it; null for at once."
+        )
         return schema
 
 

@@ -40,6 +40,9 @@ class JobSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "expires_at",
+            "queue",
+            "priority",
+            "run_at",
         ]
         read_only_fields = fields
 
@@ -66,6 +69,9 @@ class JobSerializer(serializers.ModelSerializer):
             "started_at": _iso(job.started_at),
             "finished_at": _iso(job.finished_at),
             "expires_at": _iso(job.expires_at),
+            "queue": job.queue,
+            "priority": job.priority,
+            "run_at": _iso(job.run_at),
         }
 
     def get_url(self, job: Job) -> str:

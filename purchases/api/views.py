@@ -157,6 +157,11 @@ class SalesReportView(APIView):
         input=SalesReportSerializer,
         timeout=purchases_setting("REPORT_TIMEOUT"),
         ttl=timedelta(days=1),
+        # Reading the report again changes nothing: its owner may retry it.
+        retryable=True,
+        # One report at a time per user, and (JOBS["QUEUE_LIMITS"]) two at once in all.
+        queue="reports",
+        per_owner_limit=1,
     )
     def post(self, request: Request) -> Response:
         serializer = SalesReportSerializer(data=request.data)

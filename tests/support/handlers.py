@@ -76,3 +76,24 @@ CALLBACK: Callable[[JobContext, dict[str, Any]], Any] = lambda ctx, payload: Non
 @job("tests.call", timeout=5)
 def call(ctx: JobContext, payload: dict[str, Any]) -> Any:
     return CALLBACK(ctx, payload)
+
+
+# Scheduling (jobs/scheduling.py). The tests and the clusters they start set
+# JOBS QUEUE_LIMITS "tests.pair=2" (see tests/support/scheduling.py).
+PAIR_QUEUE = "tests.pair"
+
+
+@job("tests.pair", queue=PAIR_QUEUE, timeout=10)
+def pair(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Sleeps ``payload["sleep"]`` seconds in a queue of at most two running jobs."""
+    import time
+
+    time.sleep(payload.get("sleep", 0))
+
+
+@job("tests.one_each", per_owner_limit=1, timeout=10)
+def one_each(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Sleeps ``payload["sleep"]`` seconds; one running per owner at most."""
+    import time
+
+    time.sleep(payload.get("sleep", 0))

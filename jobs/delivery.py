@@ -1,0 +1,154 @@
+"""Which pending jobs a cluster takes next, in one statement: due, not held back, by priority.
+
+Used by the job-table brokers (``jobs.broker`` on PostgreSQL,
+``jobs.sqlite_broker`` on SQLite). A delivery stamps ``enqueued_at`` on
+pending, due jobs that no cluster holds, highest ``priority`` first and then
+oldest first, and says when the next delayed job falls due, so the pusher
+sleeps no longer than that.
+
+Jobs of a limited queue or kind (``jobs.scheduling``) are delivered only
+while their queue and owner have a free place, counting running jobs and
+jobs delivered but not yet claimed, and at most one per queue in each
+statement (the head of the queue): the claim checks the limits again under a
+lock, so an over-delivery costs a wasted hand-over, never an extra job
+running. Without limits the statement has no such clause.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from jobs.db import db_time, prepared_cursor
+from jobs.scheduling import owner_limits, queue_limits
+
+# Pending jobs a worker may take now and nobody holds: %(now)s, %(lost)s.
+WAITING = (
+    "{t}.status = 'pending' AND NOT {t}.cancel_requested"
+    " AND ({t}.available_at IS NULL OR {t}.available_at <= %(now)s)"
+    " AND ({t}.enqueued_at IS NULL OR {t}.enqueued_at < %(lost)s)"
+)
+# Jobs holding a place: running, or delivered and about to be claimed.
+HOLDING = "(r.status = 'processing' OR (r.status = 'pending' AND r.enqueued_at >= %(lost)s))"
+
+DIALECTS = {
+    "postgresql": {
+        "has": "%({p})s::jsonb ? {col}",
+        "get": "(%({p})s::jsonb ->> {col})::int",
+        "lock": "FOR UPDATE OF j SKIP LOCKED",
+    },
+    "sqlite": {
+        "has": "json_type(%({p})s, '$.\"' || {col} || '\"') IS NOT NULL",
+        "get": "json_extract(%({p})s, '$.\"' || {col} || '\"')",
+        "lock": "",
+    },
+}
+
+
+def _limited_clause(d: dict[str, str]) -> tuple[str, str]:
+    """(a CTE of the limited jobs that may start, the condition on ``j`` that uses it)."""
+    q_has = d["has"].format(p="queue_limits", col="{t}.queue")
+    o_has = d["has"].format(p="owner_limits", col="{t}.kind")
+    q_get = d["get"].format(p="queue_limits", col="c.queue")
+    o_get = d["get"].format(p="owner_limits", col="c.kind")
+    startable = f"""startable AS (
+    SELECT c.id, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.created_at) AS place
+    FROM jobs_job c
+    WHERE {WAITING.format(t="c")} AND ({q_has.format(t="c")} OR {o_has.format(t="c")})
+      AND (NOT {q_has.format(t="c")}
+           OR (SELECT count(*) FROM jobs_job r WHERE r.queue = c.queue AND {HOLDING}) < {q_get})
+      AND (NOT {o_has.format(t="c")} OR c.owner_id IS NULL
+           OR (SELECT count(*) FROM jobs_job r
+               WHERE r.kind = c.kind AND r.owner_id = c.owner_id AND {HOLDING}) < {o_get})
+)"""
+    condition = (
+        f"AND (NOT ({q_has.format(t='j')} OR {o_has.format(t='j')})"
+        " OR j.id IN (SELECT id FROM startable WHERE place = 1))"
+    )
+    return startable, condition
+
+
+NEXT_DUE_SQL = "SELECT min(available_at) FROM jobs_job WHERE status = 'pending' AND available_at > %(now)s"
+
+_statements: dict[tuple[str, bool], str] = {}
+
+
+def statement(vendor: str, *, limited: bool) -> str:
+    """The delivery statement for ``vendor``, with or without the limits' clause."""
+    key = (vendor, limited)
+    if key not in _statements:
+        d = DIALECTS[vendor]
+        startable, condition = _limited_clause(d) if limited else ("", "")
+        pick = f"""SELECT j.id FROM jobs_job j
+    WHERE {WAITING.format(t="j")} {condition}
+    ORDER BY j.priority DESC, j.created_at
+    LIMIT %(limit)s {d["lock"]}"""
+        columns = "id, kind, priority, created_at, queue"
+        returning = "RETURNING " + ", ".join(f"jobs_job.{c}" for c in columns.split(", "))
+        if vendor == "postgresql":
+            # The same round trip says when the next delayed job falls due.
+            ctes = ", ".join(filter(None, [startable, f"next AS MATERIALIZED ({pick})"]))
+            _statements[key] = (
+                f"WITH {ctes}, delivered AS (UPDATE jobs_job SET enqueued_at = %(now)s FROM next "
+                f"WHERE jobs_job.id = next.id {returning}) "
+                f"SELECT {columns}, NULL::timestamptz FROM delivered UNION ALL "
+                f"SELECT NULL, NULL, NULL, NULL, NULL, ({NEXT_DUE_SQL})"
+            )
+        else:
+            prefix = f"WITH {startable} " if startable else ""
+            _statements[key] = (
+                f"{prefix}UPDATE jobs_job SET enqueued_at = %(now)s WHERE id IN ({pick}) {returning}"
+            )
+    return _statements[key]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a delivery took: (id, kind) in the order to run them, and what to do next."""
+
+    jobs: list[tuple[uuid.UUID, str]]
+    # A limited job was taken: look again at once, the next one may fit too.
+    limited: bool
+    # When the next delayed or backing-off job falls due (PostgreSQL only; see next_due).
+    next_due: datetime | None
+
+
+def deliver(*, now: datetime, lost: datetime, limit: int) -> Delivery:
+    """Stamp and return up to ``limit`` jobs to run next (see the module)."""
+    vendor = connection.vendor
+    queues, owners = queue_limits(), owner_limits()
+    params: dict[str, Any] = {"now": db_time(now), "lost": db_time(lost), "limit": limit}
+    limited = bool(queues or owners)
+    if limited:
+        params.update(queue_limits=json.dumps(queues), owner_limits=json.dumps(owners))
+    with prepared_cursor() as cursor:
+        cursor.execute(statement(vendor, limited=limited), params)
+        rows = cursor.fetchall()
+    due = [row[5] for row in rows if row[0] is None] if vendor == "postgresql" else []
+    rows = [row for row in rows if row[0] is not None]
+    # An UPDATE returns its rows in no particular order: the cluster runs them in this one.
+    rows.sort(key=lambda row: (-row[2], str(row[3]) if vendor != "postgresql" else row[3]))
+    return Delivery(
+        jobs=[(pk if isinstance(pk, uuid.UUID) else uuid.UUID(str(pk)), kind) for pk, kind, *_ in rows],
+        limited=any(row[4] in queues or row[1] in owners for row in rows),
+        next_due=due[0] if due else None,
+    )
+
+
+def next_due(now: datetime) -> datetime | None:
+    """When the next delayed (or backing-off) pending job falls due, if any."""
+    with prepared_cursor() as cursor:
+        cursor.execute(NEXT_DUE_SQL, {"now": db_time(now)})
+        value = cursor.fetchone()[0]
+    if isinstance(value, str):
+        value = parse_datetime(value)
+        if value is not None and timezone.is_naive(value):
+            value = timezone.make_aware(value, UTC)
+    return value
