@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobs.context import JobContext, current_job
 from jobs.exceptions import JobCancelled, JobError
-from jobs.registry import Completed, job
+from jobs.registry import Completed, OptionLimits, job
 
 if TYPE_CHECKING:
     from jobs.models import Job
@@ -24,6 +24,7 @@ __all__ = [
     "JobCancelled",
     "JobContext",
     "JobError",
+    "OptionLimits",
     "current_job",
     "job",
     "runs_as_job",

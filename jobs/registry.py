@@ -39,6 +39,24 @@ AbandonHook = Callable[[uuid.UUID, str], "Completed | None"]
 
 
 @dataclass(frozen=True)
+class OptionLimits:
+    """Bounds a kind sets on what clients may choose in ``Job-Options`` (``jobs.options``).
+
+    ``None`` falls back to the ``JOBS`` settings (``OPTION_*``) at access
+    time; ``timeout_max`` to the kind's own timeout (a client may shorten a
+    job's time limit, never lengthen it). ``allowed`` lists the options the
+    kind accepts (default: all).
+    """
+
+    timeout_max: int | None = None
+    ttl_min: int | None = None
+    ttl_max: int | None = None
+    priority_max: int | None = None
+    run_at_max: int | None = None
+    allowed: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class JobKind:
     """A registered kind of job: its handler, input serializer and policies.
 
@@ -57,6 +75,8 @@ class JobKind:
     queue: str = "default"
     priority: int = 0
     per_owner_limit: int | None = None
+    #: Bounds on the client's Job-Options (jobs/options.py).
+    option_limits: OptionLimits = OptionLimits()
 
     @property
     def timeout(self) -> int:
@@ -126,6 +146,7 @@ def job(
     queue: str = "default",
     priority: int = 0,
     per_owner_limit: int | None = None,
+    option_limits: OptionLimits | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(ctx, payload) -> result`` as the job kind ``name``.
 
@@ -145,6 +166,7 @@ def job(
     ``QUEUE_LIMITS`` setting's), ``priority`` is the jobs' default priority
     (higher first), ``per_owner_limit`` caps how many jobs of this kind one
     owner has running at once (the others wait, pending).
+    ``option_limits`` bounds what clients may choose in ``Job-Options``.
     """
     if not name or len(name) > 100:
         raise ValueError("A job kind needs a name of 1 to 100 characters.")
@@ -174,6 +196,7 @@ def job(
             queue=queue,
             priority=priority,
             per_owner_limit=per_owner_limit,
+            option_limits=option_limits or OptionLimits(),
         )
         return handler
 

@@ -42,6 +42,7 @@ def job_submit(
     call: Mapping[str, Any] | None = None,
     priority: int | None = None,
     run_at: datetime | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Submission:
     """Validate ``payload`` for ``kind``, store a pending job and enqueue it on commit.
 
@@ -54,6 +55,7 @@ def job_submit(
     request a job-capable action came from (see ``jobs.api.actions``).
     ``priority`` (default: the kind's) orders the job within its queue;
     ``run_at`` (an aware datetime) keeps it pending until then.
+    ``options`` are the client's checked ``Job-Options`` (``jobs.options``), kept on the job.
     Apps call it as ``jobs.submit``, which returns the job alone.
     """
     job_kind = get_kind(kind)
@@ -81,6 +83,7 @@ def job_submit(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
         call=dict(call or {}),
+        options=dict(options or {}),
         created_at=now,
         updated_at=now,
         enqueued_at=(

@@ -47,7 +47,8 @@ from jobs.conf import jobs_settings
 from jobs.db import prepared_cursor
 from jobs.exceptions import UnknownJobKind
 from jobs.models import Job, JobEvent, JobEventType, JobStatus
-from jobs.registry import get_kind, run_abandon_hook, ttl_for
+from jobs.options import ttl_of
+from jobs.registry import get_kind, run_abandon_hook
 from jobs.scheduling import claim_limited, limited_kind
 from jobs.signals import announce_end
 
@@ -136,12 +137,12 @@ WITH claimed AS (
         (status = 'pending' AND NOT cancel_requested
          AND (available_at IS NULL OR available_at <= %(now)s))
         OR (status = 'processing' AND NOT cancel_requested AND lease_expires_at < %(now)s))
-    RETURNING id, kind, owner_id, payload, call, attempts, max_attempts
+    RETURNING id, kind, owner_id, payload, call, attempts, max_attempts, options
 ), event AS (
     INSERT INTO jobs_jobevent (job_id, type, at, attempt, actor, message)
     SELECT id, 'claimed', %(now)s, attempts, %(actor)s, '' FROM claimed
 )
-SELECT id, kind, owner_id, payload, call, attempts, max_attempts FROM claimed
+SELECT id, kind, owner_id, payload, call, attempts, max_attempts, options FROM claimed
 """
 
 
@@ -178,13 +179,14 @@ def claim(pk: uuid.UUID, kind: str | None = None) -> Job | None:
             row = cursor.fetchone()
         if row is None:
             return None
-        job_id, kind, owner_id, payload, call, attempts, max_attempts = row
+        job_id, kind, owner_id, payload, call, attempts, max_attempts, options = row
         return Job(
             id=job_id,
             kind=kind,
             owner_id=owner_id,
             payload=json.loads(payload) if isinstance(payload, str) else payload,
             call=json.loads(call) if isinstance(call, str) else call,
+            options=json.loads(options) if isinstance(options, str) else options,
             attempts=attempts,
             max_attempts=max_attempts,
             status=JobStatus.PROCESSING,
@@ -488,13 +490,15 @@ def abandon(
     locked, so it runs once per job and its changes land with the outcome.
     """
     with transaction.atomic():
-        if rows.select_for_update().values_list("pk", flat=True).first() is None:
+        # The job's options (never NULL) come with the lock: its own TTL, if the client chose one.
+        options = rows.select_for_update().values_list("options", flat=True).first()
+        if options is None:
             return None
         decision = run_abandon_hook(kind, pk, status)
         fields: dict[str, Any] = {
             "finished_at": now,
             "updated_at": now,
-            "expires_at": now + ttl_for(kind),
+            "expires_at": now + ttl_of(kind, options),
             "lease_expires_at": None,
         }
         if decision is not None:

@@ -42,7 +42,9 @@ from jobs.api.responses import job_accepted_response
 from jobs.api.views import idempotency_key_from
 from jobs.conf import jobs_settings
 from jobs.context import JobContext
-from jobs.registry import AbandonHook, ActionResponse, job
+from jobs.options import HEADER as OPTIONS_HEADER
+from jobs.options import job_options_parse
+from jobs.registry import AbandonHook, ActionResponse, OptionLimits, get_kind, job
 from jobs.services import job_submit
 from jobs.wait_limits import wait_slot
 from jobs.waiting import wait_until_finished
@@ -120,6 +122,7 @@ def runs_as_job(
     queue: str = "default",
     priority: int = 0,
     per_owner_limit: int | None = None,
+    option_limits: OptionLimits | None = None,
 ) -> Callable[[Action], Action]:
     """Make a DRF view action (``post``, ``create``, an ``@action``...) job-capable.
 
@@ -127,7 +130,7 @@ def runs_as_job(
     bad body is a 400 and no job); default: the view's ``get_serializer_class()``
     when it has one. ``timeout``, ``max_attempts``, ``ttl`` and ``on_abandon``
     are the job kind's policies, as in ``@job``, and so are ``queue``,
-    ``priority`` and ``per_owner_limit``. ``always=True`` makes every
+    ``priority``, ``per_owner_limit`` and ``option_limits``. ``always=True`` makes every
     call a job (202 without any header), for operations that are always slow.
 
     Inside the action, ``jobs.current_job().progress(...)`` reports progress
@@ -157,6 +160,7 @@ def runs_as_job(
             queue=queue,
             priority=priority,
             per_owner_limit=per_owner_limit,
+            option_limits=option_limits,
         )(handler)
 
         @functools.wraps(func)
@@ -185,6 +189,8 @@ def defer(
     kwargs: dict[str, Any],
 ) -> Response:
     """Store the request as a job of ``kind``; answer 202, or inline if it finished within ``wait``."""
+    # The client's Job-Options, checked against the kind's bounds: a 400 and no job if wrong.
+    options = job_options_parse(request.headers.get(OPTIONS_HEADER), kind=get_kind(kind), owner=request.user)
     # A wait takes one of the user's slots before anything is stored: over
     # the cap, 429 and no job.
     with wait_slot(user=request.user, lease=preference.wait) if preference.wait else nullcontext():
@@ -199,6 +205,9 @@ def defer(
             serializer_class=serializer_class,
             serializer_context=_serializer_context(view, request),
             call=call_of(view, request, kwargs),
+            priority=options.priority,
+            run_at=options.run_at,
+            options=options.applied,
         )
         job = submission.job
         if preference.wait:

@@ -301,8 +301,22 @@ class JobSerializerExtension(OpenApiSerializerExtension):
         properties["run_at"]["description"] = (
             "The start time asked for: the job stays `pending` and does not run before it; null for at once."
         )
+        properties["options"] = JOB_OPTIONS_PROPERTY
         return schema
 
+
+JOB_OPTIONS_PROPERTY = {
+    "type": "object",
+    "readOnly": True,
+    "description": "The options the client chose with `Job-Options`, as applied; `{}` for none.",
+    "properties": {
+        "timeout": {"type": "integer", "description": "Seconds the job may run."},
+        "ttl": {"type": "integer", "description": "Seconds the finished job is kept."},
+        "priority": {"type": "integer", "description": "Higher runs first within its queue."},
+        "run_at": {"type": "string", "format": "date-time", "description": "Not started before."},
+        "callback": {"type": "string", "format": "uri", "description": "Told when the job ends."},
+    },
+}
 
 # The kind the engine's own examples show: apps document theirs (``document_kind``).
 EXAMPLE_KIND = "app.operation"

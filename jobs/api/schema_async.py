@@ -37,6 +37,21 @@ X_JOB_FLAG = OpenApiParameter(
 )
 
 
+JOB_OPTIONS = OpenApiParameter(
+    "Job-Options",
+    type={"type": "string", "maxLength": 2000},
+    location=OpenApiParameter.HEADER,
+    description="With a job request: options for the job, an RFC 9651 dictionary, e.g. `timeout=30, "
+    'ttl=3600, priority=10, run-at="2026-12-01T09:00:00Z", callback="https://example.com/hooks/jobs"`. '
+    "`timeout` (seconds, at most the operation's own limit), `ttl` (seconds a finished job is kept, "
+    "default bounds 60 to 604800), `priority` (higher first; at most 10 unless staff), `run-at` (RFC "
+    "3339, now to 30 days ahead), `callback` (an https URL told when the job ends, signed as your "
+    "webhooks are). An unknown key, a malformed header or a value out of bounds is a `400` "
+    "(`invalid_job_options`, naming the bound) and no job; the applied options show in the job's "
+    "`options`. Ignored when the operation answers inline.",
+)
+
+
 def job_capable_schema(
     request: Any,
     response: Any,
@@ -78,6 +93,7 @@ def job_capable_schema(
         parameters=[
             PREFER,
             X_JOB_FLAG,
+            JOB_OPTIONS,
             docs.IDEMPOTENCY_KEY,
             *docs.job_document_headers([202]),
             docs.response_header("Location", [202], "The job's URL path.", required=True),

@@ -43,6 +43,7 @@ class JobSerializer(serializers.ModelSerializer):
             "queue",
             "priority",
             "run_at",
+            "options",
         ]
         read_only_fields = fields
 
@@ -72,6 +73,7 @@ class JobSerializer(serializers.ModelSerializer):
             "queue": job.queue,
             "priority": job.priority,
             "run_at": _iso(job.run_at),
+            "options": job.options,
         }
 
     def get_url(self, job: Job) -> str:

@@ -42,7 +42,7 @@ class WebhookSecretView(APIView):
         "from now on are signed with it (Standard Webhooks, `webhook-signature: v1,...`). The "
         "secret is shown only in this answer, never again; rotate it if you lose it. No request body.",
         request=None,
-        parameters=[docs.WWW_AUTHENTICATE_ON_401],
+        parameters=[docs.RETRY_AFTER_ON_429, docs.WWW_AUTHENTICATE_ON_401],
         responses={
             201: OpenApiResponse(WebhookSecretSerializer, description="The new secret."),
             401: docs.UNAUTHORIZED,
@@ -70,7 +70,7 @@ class WebhookEndpointView(APIView):
         tags=["webhooks"],
         operation_id="webhooks_endpoint_retrieve",
         summary="Get your webhook endpoint",
-        parameters=[docs.WWW_AUTHENTICATE_ON_401],
+        parameters=[docs.RETRY_AFTER_ON_429, docs.WWW_AUTHENTICATE_ON_401],
         responses={200: WebhookEndpointSerializer, 401: docs.UNAUTHORIZED, 429: docs.THROTTLED},
     )
     def get(self, request: Request) -> Response:
@@ -86,7 +86,7 @@ class WebhookEndpointView(APIView):
         "secret first. An empty `url` stops the deliveries.",
         request=WebhookEndpointSerializer,
         examples=[OpenApiExample("Set", value={"url": "https://example.com/hooks/jobs"}, request_only=True)],
-        parameters=[docs.WWW_AUTHENTICATE_ON_401],
+        parameters=[docs.RETRY_AFTER_ON_429, docs.WWW_AUTHENTICATE_ON_401],
         responses={
             200: WebhookEndpointSerializer,
             400: docs.error_response(

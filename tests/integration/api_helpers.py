@@ -30,6 +30,7 @@ JOB_DOCUMENT_KEYS = {
     "started_at",
     "finished_at",
     "expires_at",
+    "options",
 }
 
 
