@@ -31,6 +31,9 @@ JOB_DOCUMENT_KEYS = {
     "finished_at",
     "expires_at",
     "options",
+    "queue",
+    "priority",
+    "run_at",
 }
 
 
