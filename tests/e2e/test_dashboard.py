@@ -72,9 +72,11 @@ def test_dashboard_follows_a_running_cluster_without_reloading(
         expect(figure(page, PURCHASE_KIND, "finished_hour")).to_have_text("0")
 
         # The cluster shows up, alive, with its workers.
+        timeout = {"timeout": LIVE_TIMEOUT_MS}
         cluster_row = page.locator("#dash-clusters tr[data-cluster]").filter(has_text=f"pid {cluster.pid},")
         expect(cluster_row).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
         expect(cluster_row).to_contain_text("s ago")
+        expect(cluster_row.locator(".dash-worker").first).to_contain_text("idle", **timeout)
         screenshot(page, "dashboard_idle")
         chart_before = page.locator("#chart-hour canvas").screenshot()
         refreshes_before = int(page.locator(".jobs-dashboard").get_attribute("data-refreshes"))
@@ -88,7 +90,6 @@ def test_dashboard_follows_a_running_cluster_without_reloading(
             assert post(f"{base}/api/reports/sales/", token, {}, Prefer="respond-async") == 202
 
         # The per-kind table catches up by itself.
-        timeout = {"timeout": LIVE_TIMEOUT_MS}
         expect(figure(page, PURCHASE_KIND, "finished_hour")).to_have_text(str(PURCHASES_OK + PURCHASES_DECLINED), **timeout)
         expect(figure(page, REPORT_KIND, "finished_hour")).to_have_text(str(REPORTS), **timeout)
         expect(figure(page, PURCHASE_KIND, "failure_rate")).to_have_text("33.3%")

@@ -51,12 +51,19 @@
     if (!rows.length) body.firstChild.append(element("td", empty, { colspan: String(columns), class: "none" }));
   }
 
+  // uPlot spreads a single point (a queue chart before any rollup) over
+  // 86400 / 1e-3 seconds, years: show the five minutes before it instead.
+  function timeRange(u, min, max) {
+    const xs = u.data && u.data[0];
+    return xs && xs.length === 1 ? [xs[0] - 300, xs[0] + 5] : [min, max];
+  }
+
   function makeChart(id, series, yLabel) {
     const target = document.getElementById(id);
     const opts = {
       width: Math.max(320, target.clientWidth || 560),
       height: 220,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: timeRange } },
       axes: [{}, { label: yLabel, size: 60 }],
       series: [{}, ...series.map(([label, colour]) => ({ label, stroke: colour, width: 2, points: { show: false } }))],
     };
