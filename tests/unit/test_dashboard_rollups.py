@@ -137,3 +137,11 @@ def test_history_is_cached_until_the_next_rollup():
     assert sum(dashboard_snapshot(now=now)["finished"]["completed"]) == 0
     rollup_task(now - timedelta(seconds=190))
     assert sum(dashboard_snapshot(now=now)["finished"]["completed"]) == 5
+
+
+def test_migrate_schedules_the_rollup_every_minute():
+    from django_q.models import Schedule
+
+    queue.ensure_schedules(every_minutes=60)
+    schedule = Schedule.objects.get(name=queue.ROLLUP_SCHEDULE_NAME)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("jobs.rollups.rollup_task", Schedule.MINUTES, 1)
