@@ -97,3 +97,11 @@ def one_each(ctx: JobContext, payload: dict[str, Any]) -> None:
     import time
 
     time.sleep(payload.get("sleep", 0))
+
+
+@job("tests.nap", timeout=10)
+def nap(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Sleeps ``payload["sleep"]`` seconds in the default queue (no limit)."""
+    import time
+
+    time.sleep(payload.get("sleep", 0))
