@@ -151,5 +151,14 @@ def test_the_job_changelist_fits_a_1366_px_window(live_server, admin_user, brows
         page.get_by_role("button", name="Search").click()
         expect(page.locator("#result_list tbody tr")).to_have_count(1)
         expect(page.locator("#result_list tbody tr th a")).to_have_text(short)
-    finally:
         screenshot(page, "admin_changelist_1366px")
+
+        # Its page writes every section heading in one case, the timeline's too.
+        page.locator("#result_list tbody tr th a").click()
+        expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+        cases = page.locator("fieldset h2").evaluate_all(
+            "headings => headings.map(h => [h.textContent.trim(), getComputedStyle(h).textTransform])"
+        )
+        assert ["Timeline", "none"] in cases and all(case == "none" for _, case in cases), cases
+    finally:
+        screenshot(page, "admin_job_page_1366px")
