@@ -75,6 +75,7 @@ class JobKind:
     queue: str = "default"
     priority: int = 0
     per_owner_limit: int | None = None
+    per_owner_message: str = ""
     #: Bounds on the client's Job-Options (jobs/options.py).
     option_limits: OptionLimits = OptionLimits()
 
@@ -146,6 +147,7 @@ def job(
     queue: str = "default",
     priority: int = 0,
     per_owner_limit: int | None = None,
+    per_owner_message: str = "",
     option_limits: OptionLimits | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(ctx, payload) -> result`` as the job kind ``name``.
@@ -165,7 +167,8 @@ def job(
     ``queue`` names the execution queue (its concurrency limit is the
     ``QUEUE_LIMITS`` setting's), ``priority`` is the jobs' default priority
     (higher first), ``per_owner_limit`` caps how many jobs of this kind one
-    owner has running at once (the others wait, pending).
+    owner has running at once (the others wait, pending, with the progress
+    message ``per_owner_message``, e.g. "Waiting: you have a report running").
     ``option_limits`` bounds what clients may choose in ``Job-Options``.
     """
     if not name or len(name) > 100:
@@ -196,6 +199,7 @@ def job(
             queue=queue,
             priority=priority,
             per_owner_limit=per_owner_limit,
+            per_owner_message=per_owner_message[:255],
             option_limits=option_limits or OptionLimits(),
         )
         return handler

@@ -86,7 +86,7 @@ def wait_reason(kind: JobKind, *, owner_id: Any) -> str:
         mine = running.filter(kind=kind.name, owner_id=owner_id).count()
         if mine >= kind.per_owner_limit:
             what = "one" if mine == 1 else str(mine)
-            return f"Waiting: you have {what} of these running already"
+            return kind.per_owner_message or f"Waiting: you have {what} of these running already"
     limit = queue_limits().get(kind.queue)
     if limit is not None and running.filter(queue=kind.queue).count() >= limit:
         return f"Waiting: the {kind.queue} queue is busy ({limit} running at most)"

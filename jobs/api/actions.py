@@ -122,6 +122,7 @@ def runs_as_job(
     queue: str = "default",
     priority: int = 0,
     per_owner_limit: int | None = None,
+    per_owner_message: str = "",
     option_limits: OptionLimits | None = None,
 ) -> Callable[[Action], Action]:
     """Make a DRF view action (``post``, ``create``, an ``@action``...) job-capable.
@@ -130,7 +131,7 @@ def runs_as_job(
     bad body is a 400 and no job); default: the view's ``get_serializer_class()``
     when it has one. ``timeout``, ``max_attempts``, ``ttl`` and ``on_abandon``
     are the job kind's policies, as in ``@job``, and so are ``queue``,
-    ``priority``, ``per_owner_limit`` and ``option_limits``. ``always=True`` makes every
+    ``priority``, ``per_owner_limit``, ``per_owner_message`` and ``option_limits``. ``always=True`` makes every
     call a job (202 without any header), for operations that are always slow.
 
     Inside the action, ``jobs.current_job().progress(...)`` reports progress
@@ -160,6 +161,7 @@ def runs_as_job(
             queue=queue,
             priority=priority,
             per_owner_limit=per_owner_limit,
+            per_owner_message=per_owner_message,
             option_limits=option_limits,
         )(handler)
 

@@ -162,6 +162,7 @@ class SalesReportView(APIView):
         # One report at a time per user, and (JOBS["QUEUE_LIMITS"]) two at once in all.
         queue="reports",
         per_owner_limit=1,
+        per_owner_message="Waiting: you have a report running",
     )
     def post(self, request: Request) -> Response:
         serializer = SalesReportSerializer(data=request.data)

@@ -125,3 +125,14 @@ def test_a_limited_queue_is_delivered_one_head_at_a_time_up_to_its_limit(make_jo
 
 def test_most_at_once_counts_overlaps():
     assert most_at_once([(0, 2), (1, 3), (2, 4), (5, 6)]) == 2
+
+
+def test_the_sales_report_runs_one_per_user_and_says_so(make_job, user):
+    from jobs.registry import get_kind
+    from jobs.scheduling import queue_limits, wait_reason
+
+    report = get_kind("purchases.sales_report")
+    make_job(report.name, status=JobStatus.PROCESSING, attempts=1, queue=report.queue)
+
+    assert (report.queue, report.per_owner_limit, queue_limits()["reports"]) == ("reports", 1, 2)
+    assert wait_reason(report, owner_id=user.pk) == "Waiting: you have a report running"
