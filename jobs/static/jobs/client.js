@@ -30,9 +30,11 @@
 import { apiError, readJson, request, requestHeaders, resolveUrl, subresource } from "./http.js";
 import { chooseTransport, follow, newWaitState, nextBackoff, notify } from "./transports.js";
 import { parseRetryAfter, withDeadline } from "./timing.js";
+import { jobOptionsHeader } from "./options.js";
 
 export { ApiError, JobDeletedError, JobFailedError, WaitTimeoutError } from "./errors.js";
 export { DEFAULTS, backoffDelay, parseRetryAfter } from "./timing.js";
+export { jobOptionsHeader } from "./options.js";
 
 /**
  * @typedef {object} JobDocument
@@ -92,6 +94,7 @@ export { DEFAULTS, backoffDelay, parseRetryAfter } from "./timing.js";
 /**
  * @typedef {WaitOptions & {
  *   idempotencyKey?: string,
+ *   jobOptions?: import("./options.js").JobOptions,
  *   onSubmitted?: (submitted: {url: string, job: JobDocument}) => void,
  * }} SubmitOptions
  */
@@ -104,6 +107,8 @@ export { DEFAULTS, backoffDelay, parseRetryAfter } from "./timing.js";
  * the response body (the server answered inline). 4xx and 5xx reject with an
  * {@link ApiError} carrying `status`, `code` and `detail`. The POST itself is
  * retried after a network error or 5xx only when `idempotencyKey` makes that safe.
+ * `jobOptions` (`{timeout, ttl, priority, runAt, callback}`) are sent as the
+ * `Job-Options` header; the server refuses values out of its bounds with a 400.
  *
  * @param {string} url The submission endpoint, e.g. "/api/purchases/".
  * @param {*} body Serialized as JSON.
@@ -192,6 +197,8 @@ async function submit(rt, url, body, options, signal, extraHeaders) {
   const transport = chooseTransport(options);
   const headers = { ...requestHeaders("POST", options, { json: true }), ...extraHeaders };
   if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
+  const jobOptions = jobOptionsHeader(options.jobOptions);
+  if (jobOptions) headers["Job-Options"] = jobOptions;
   const response = await request(rt, url, { method: "POST", headers, body: JSON.stringify(body) }, {
     signal,
     // Without a key a repeated POST could start a second job; a 429 was not processed.
