@@ -30,7 +30,6 @@ from jobs.context import JobContext, running
 from jobs.exceptions import JobCancelled, JobError, JobTimeout, UnknownJobKind
 from jobs.models import Job, JobEventType, JobStatus
 from jobs.options import job_timeout, job_ttl
-from jobs.options import job_timeout, job_ttl
 from jobs.recovery import fail_exhausted
 from jobs.registry import ActionResponse, get_kind, ttl_for
 from jobs.timeline import event_record
