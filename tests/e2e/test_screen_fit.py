@@ -67,6 +67,9 @@ def test_the_demo_page_fits_a_390_px_phone(
     page.set_viewport_size(PHONE)
 
     try:
+        page.goto(f"{live_server.url}/")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        assert_fits(page, "the sign-in form")
         sign_in(page, live_server.url, user.username)
         assert_fits(page, "signed in")
 
