@@ -78,3 +78,14 @@ class WebhookDestinationRefused(JobsException):
     """This webhook destination is not allowed: use a public https URL."""
 
     code = "webhook_destination_refused"
+
+
+class JobGone(JobsException):
+    """This job was removed; its result is gone."""
+
+    code = "job_gone"
+
+    def __init__(self, message: str | None = None, *, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        # Said in the answer's body besides detail and code (when, why).
+        self.fields = dict(fields or {})

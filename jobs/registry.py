@@ -70,6 +70,8 @@ class JobKind:
     max_attempts_value: int | None = None
     ttl_seconds: int | None = None
     on_abandon: AbandonHook | None = None
+    # May the owner run a failed or cancelled job again (POST .../retry/)?
+    retryable: bool = False
     # Scheduling (jobs/scheduling.py): the execution queue, the default
     # priority, and how many jobs of this kind one owner may have running.
     queue: str = "default"
@@ -144,6 +146,7 @@ def job(
     max_attempts: int | None = None,
     ttl: int | timedelta | None = None,
     on_abandon: AbandonHook | None = None,
+    retryable: bool = False,
     queue: str = "default",
     priority: int = 0,
     per_owner_limit: int | None = None,
@@ -163,6 +166,10 @@ def job(
     ``Completed(result)`` (the job ends completed). It runs exactly once per
     job, in the transaction that ends the job, with the job's row locked. It
     is not called for a ``JobError``, which the handler raised knowingly.
+
+    ``retryable=True`` lets the owner of a failed or cancelled job run it
+    again (``POST /api/jobs/{id}/retry/``): declare it only where running
+    the handler again on the same payload is safe (a report, not a payment).
 
     ``queue`` names the execution queue (its concurrency limit is the
     ``QUEUE_LIMITS`` setting's), ``priority`` is the jobs' default priority
@@ -196,6 +203,7 @@ def job(
             max_attempts_value=max_attempts,
             ttl_seconds=_seconds(ttl),
             on_abandon=on_abandon,
+            retryable=retryable,
             queue=queue,
             priority=priority,
             per_owner_limit=per_owner_limit,

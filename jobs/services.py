@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs import queue, scheduling, transitions
-from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState
+from jobs.exceptions import IdempotencyKeyConflict, InvalidJobState, UnknownJobKind
+from jobs.maintenance import jobs_bulk_retry
 from jobs.models import Job, JobStatus, TombstoneReason
 from jobs.registry import get_kind
 from jobs.timeline import actor_for_user
@@ -138,6 +139,37 @@ def job_delete(*, job: Job) -> None:
                 "The job has not finished. Cancel it first, then delete it once it has stopped.",
                 code="job_not_finished",
             )
+
+
+def job_retry(*, job: Job, actor: str) -> Job:
+    """Run a failed or cancelled job again, if its kind is ``retryable``: same id, back to pending.
+
+    The staff's retry (``jobs_bulk_retry``) for one job: fresh attempts, a
+    ``retried`` event naming ``actor`` on the timeline, enqueued on commit.
+    Raises ``InvalidJobState``: ``retry_not_allowed`` for a kind that does not
+    declare itself safe to run again, ``job_not_retryable`` for a job that
+    is not failed or cancelled.
+    """
+    try:
+        retryable = get_kind(job.kind).retryable
+    except UnknownJobKind:
+        retryable = False
+    if not retryable:
+        raise InvalidJobState(
+            f"Jobs of kind {job.kind} cannot be retried: running one again could repeat what it "
+            "did (a payment, say). Submit a new request instead.",
+            code="retry_not_allowed",
+        )
+    result = jobs_bulk_retry(Job.objects.filter(pk=job.pk), actor=actor)
+    if not result.changed:
+        # The status seen under the row's lock, not the one read before.
+        now_status = next(iter(result.skipped), job.status)
+        raise InvalidJobState(
+            f"Only failed or cancelled jobs can be retried; this one is {now_status}.",
+            code="job_not_retryable",
+        )
+    job.refresh_from_db()
+    return job
 
 
 def _send(job: Job) -> None:

@@ -16,11 +16,13 @@ from django.db import connections
 from django.db.models import CharField, DateTimeField, Value
 from django.db.models.constants import OnConflict
 from django.utils import timezone
+from rest_framework.fields import DateTimeField as DRFDateTimeField
 
 from jobs.conf import jobs_settings
+from jobs.exceptions import JobGone
 from jobs.models import JobQuerySet
 from jobs.selectors import owner_and_job_pk
-from jobs.tombstone_models import Tombstone
+from jobs.tombstone_models import Tombstone, TombstoneReason
 
 
 def tombstones_record(jobs: JobQuerySet, *, reason: str, now: datetime | None = None) -> None:
@@ -74,3 +76,35 @@ def tombstones_purge(*, now: datetime | None = None) -> int:
 
 def _cutoff(now: datetime | None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=jobs_settings.TOMBSTONE_RETENTION)
+
+
+# How the answer says why the job went, after "This job ".
+_WHY = {
+    TombstoneReason.EXPIRED: "expired at {at}: its time to live passed",
+    TombstoneReason.DELETED: "was deleted by its owner at {at}",
+    TombstoneReason.PURGED: "was purged by staff at {at}",
+}
+
+
+def tombstone_gone(tombstone: Tombstone) -> JobGone:
+    """The ``410 Gone`` to answer for a removed job: when and why, in words and as fields."""
+    removed_at = DRFDateTimeField().to_representation(tombstone.removed_at)
+    why = _WHY.get(tombstone.reason, "was removed at {at}").format(at=removed_at)
+    return JobGone(
+        f"This job {why}; its result is gone. Submit the operation again if you still need it.",
+        fields={
+            "id": str(tombstone.job_id),
+            "kind": tombstone.kind,
+            "removed_at": removed_at,
+            "reason": tombstone.reason,
+        },
+    )
+
+
+def gone_body(*, owner: Any, job_id: Any) -> dict[str, Any] | None:
+    """The ``410`` body (detail, code, when, why) for the owner's removed job ``job_id``; None if none."""
+    tombstone = tombstone_for_owner(owner=owner, job_id=job_id)
+    if tombstone is None:
+        return None
+    gone = tombstone_gone(tombstone)
+    return {"detail": gone.message, "code": gone.code, **gone.fields}

@@ -24,6 +24,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from jobs.exceptions import (
     IdempotencyKeyConflict,
+    JobGone,
     InvalidJobOptions,
     InvalidJobState,
     JobError,
@@ -36,6 +37,7 @@ STATUS_BY_EXCEPTION: list[tuple[type[JobsException], int]] = [
     (InvalidJobState, status.HTTP_409_CONFLICT),
     (IdempotencyKeyConflict, status.HTTP_422_UNPROCESSABLE_ENTITY),
     (UnknownJobKind, status.HTTP_404_NOT_FOUND),
+    (JobGone, status.HTTP_410_GONE),
     (InvalidJobOptions, status.HTTP_400_BAD_REQUEST),
     (WebhookDestinationRefused, status.HTTP_400_BAD_REQUEST),
 ]
@@ -60,7 +62,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     for exc_class, status_code in STATUS_BY_EXCEPTION:
         if isinstance(exc, exc_class):
-            return Response({"detail": exc.message, "code": exc.code}, status=status_code)
+            body = {"detail": exc.message, "code": exc.code, **getattr(exc, "fields", {})}
+            return Response(body, status=status_code)
     if isinstance(exc, SuspiciousOperation):
         # Raised by Django while DRF reads the body (over DATA_UPLOAD_MAX_MEMORY_SIZE,
         # too many fields): DRF would re-raise it and Django answer in HTML.

@@ -118,6 +118,7 @@ def runs_as_job(
     max_attempts: int | None = None,
     ttl: int | timedelta | None = None,
     on_abandon: AbandonHook | None = None,
+    retryable: bool = False,
     always: bool = False,
     queue: str = "default",
     priority: int = 0,
@@ -133,6 +134,7 @@ def runs_as_job(
     are the job kind's policies, as in ``@job``, and so are ``queue``,
     ``priority``, ``per_owner_limit``, ``per_owner_message`` and ``option_limits``. ``always=True`` makes every
     call a job (202 without any header), for operations that are always slow.
+    ``retryable=True`` lets owners retry a failed or cancelled job, as in ``@job``.
 
     Inside the action, ``jobs.current_job().progress(...)`` reports progress
     when a worker runs it and does nothing in the request. Raise ``JobError``
@@ -158,6 +160,7 @@ def runs_as_job(
             max_attempts=max_attempts,
             ttl=ttl,
             on_abandon=on_abandon,
+            retryable=retryable,
             queue=queue,
             priority=priority,
             per_owner_limit=per_owner_limit,

@@ -21,7 +21,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from jobs.models import JobStatus
+from jobs.models import JobStatus, TombstoneReason
 
 # --- Error bodies -----------------------------------------------------------
 
@@ -103,6 +103,45 @@ FORBIDDEN_CSRF = error_response(
 JOB_NOT_FOUND = error_response(
     "No such job for you: unknown ids, ids that are not UUIDs and other users' jobs all look the same."
 )
+
+
+class GoneSerializer(ErrorSerializer):
+    """A job of yours that was removed: when and why (``410 Gone``)."""
+
+    code = serializers.CharField(help_text="`job_gone`.")
+    id = serializers.UUIDField(help_text="The removed job's id.")
+    kind = serializers.CharField(help_text="The removed job's kind.")
+    removed_at = serializers.DateTimeField(help_text="When it was removed.")
+    reason = serializers.ChoiceField(
+        choices=TombstoneReason.choices,
+        help_text="`expired` (its time to live passed), `deleted` (by you) or `purged` (by staff).",
+    )
+
+
+JOB_GONE = OpenApiResponse(
+    GoneSerializer,
+    description="Gone: your job was removed (expired, deleted or purged), with its result. Said for "
+    "`JOBS_TOMBSTONE_RETENTION` (7 days by default) after the removal; `404` after that. Final: "
+    "asking again will not bring it back.",
+    examples=[
+        OpenApiExample(
+            "Expired",
+            value={
+                "detail": "This job expired at 2026-01-08T12:00:00Z: its time to live passed; its "
+                "result is gone. Submit the operation again if you still need it.",
+                "code": "job_gone",
+                "id": "8d3c0e4a-5b6f-4c2d-9e1a-0f2b3c4d5e6f",
+                "kind": "app.operation",
+                "removed_at": "2026-01-08T12:00:00Z",
+                "reason": "expired",
+            },
+            response_only=True,
+            status_codes=["410"],
+        )
+    ],
+)
+
+
 THROTTLED = error_response("Too many requests for this user; wait `Retry-After` seconds.")
 PAYLOAD_TOO_LARGE = error_response(
     "The request body is over the configured limit (`API_MAX_BODY_BYTES`, 64 KiB by default)."

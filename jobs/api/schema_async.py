@@ -140,7 +140,9 @@ events_schema = extend_schema(
     summary="Follow a job's changes (Server-Sent Events)",
     description="A `text/event-stream`: a `status` event with the job document at once and whenever "
     "the status changes, a `progress` event whenever the progress changes, each with an `id`; "
-    "comment lines keep the connection alive. The stream ends after the final status. Reconnect "
+    "comment lines keep the connection alive. The stream ends after the final status, or after a "
+    "`deleted` event if the job is removed meanwhile (its `data`: the `410` body, when and why, "
+    "or `{}` when that is no longer kept). Reconnect "
     "with `Last-Event-ID` to resume: the current state comes at once if it changed since; `204` "
     "if the job had already finished at that event.",
     parameters=[docs.JOB_ID, docs.RETRY_AFTER_ON_429, docs.WWW_AUTHENTICATE_ON_401],
@@ -163,6 +165,7 @@ events_schema = extend_schema(
         204: OpenApiResponse(description="The job had finished at `Last-Event-ID`: nothing more."),
         401: docs.UNAUTHORIZED,
         404: docs.JOB_NOT_FOUND,
+        410: docs.JOB_GONE,
         429: docs.THROTTLED,
     },
 )

@@ -43,6 +43,7 @@ from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
 from jobs.conf import jobs_settings
 from jobs.models import Job
+from jobs.tombstones import gone_body
 from jobs.wait_limits import TooManyWaits, WaitSlot, too_many_waits_response, wait_slot_acquire
 from jobs.waiting import release_request_thread, run_db, run_db_soon, watcher
 
@@ -284,13 +285,19 @@ def format_event(event: str, event_id: str, document: dict[str, Any]) -> str:
     return f"event: {event}\nid: {event_id}\ndata: {data}\n\n"
 
 
+def deleted_event(user: Any, job_pk: Any) -> str:
+    """The last event for a job no longer there: ``deleted``, with the ``410``'s body when its owner may know why."""
+    data = json.dumps(gone_body(owner=user, job_id=job_pk) or {}, separators=(",", ":"))
+    return f"event: deleted\ndata: {data}\n\n"
+
+
 def _snapshot_stream(
     request: HttpRequest, user: Any, job_pk: Any, last_event_id: str | None
 ) -> Iterator[str]:
     yield "retry: 2000\n\n"
     document = _document(request, user, job_pk)
     if document is None:
-        yield "event: deleted\ndata: {}\n\n"
+        yield deleted_event(user, job_pk)
     elif _event_id(document) != last_event_id:
         yield format_event("status", _event_id(document), document)
 
@@ -344,7 +351,7 @@ async def _events(
                 )
                 if document is None:
                     # Deleted (purged) while watched: nothing more will come.
-                    yield "event: deleted\ndata: {}\n\n"
+                    yield await run_db(deleted_event, user, job_pk)
                     return
                 event_id = _event_id(document)
                 if event_id != sent_id:

@@ -12,6 +12,7 @@ urlpatterns = [
         name="job-detail",
     ),
     path("jobs/<str:job_id>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
+    path("jobs/<str:job_id>/retry/", views.JobRetryView.as_view(), name="job-retry"),
     path(
         "jobs/<str:job_id>/events/",
         streams.events_view(streams.JobEventsView.as_view()),

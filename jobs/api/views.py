@@ -17,12 +17,12 @@ from rest_framework.views import APIView
 
 from jobs.api import schema as docs
 from jobs.api import schema_async
-from jobs.api.responses import job_response
+from jobs.api.responses import job_accepted_response, job_response
 from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
 from jobs.models import Job, JobStatus
 from jobs.selectors import job_get_for_owner, job_list_for_owner
-from jobs.services import job_cancel, job_delete
+from jobs.services import job_cancel, job_delete, job_retry
 from jobs.timeline import actor_for_user
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -49,7 +49,8 @@ class JobDetailView(APIView):
         description="The job document. Poll until `status` is final, waiting `Retry-After` seconds "
         "between polls; send `If-None-Match` with the last `ETag` to get `304` while nothing changed. "
         "With `?wait=N` and `If-None-Match`, a long poll: the answer comes as soon as the job "
-        "changes, or as `304` after N seconds (at most 30).",
+        "changes, or as `304` after N seconds (at most 30). A job of yours that was removed "
+        "(expired, deleted, purged) is `410` with when and why, also when it goes during a long poll.",
         parameters=[
             docs.JOB_ID,
             docs.IF_NONE_MATCH,
@@ -68,6 +69,7 @@ class JobDetailView(APIView):
             ),
             401: docs.UNAUTHORIZED,
             404: docs.JOB_NOT_FOUND,
+            410: docs.JOB_GONE,
             429: docs.THROTTLED,
         },
     )
@@ -91,6 +93,7 @@ class JobDetailView(APIView):
             409: docs.error_response(
                 "The job is still pending or processing (`job_not_finished`).",
             ),
+            410: docs.JOB_GONE,
             429: docs.THROTTLED,
         },
     )
@@ -124,6 +127,7 @@ class JobCancelView(APIView):
             403: docs.FORBIDDEN_CSRF,
             404: docs.JOB_NOT_FOUND,
             409: docs.error_response("The job has already finished (`job_finished`)."),
+            410: docs.JOB_GONE,
         },
     )
     def post(self, request: Request, job_id: str) -> Response:
@@ -132,6 +136,48 @@ class JobCancelView(APIView):
         )
         code = status.HTTP_200_OK if job.is_terminal else status.HTTP_202_ACCEPTED
         return job_response(job, request, status=code)
+
+
+class JobRetryView(APIView):
+    """Run a failed or cancelled job again, where its kind allows it: 202, or 409 saying why not."""
+
+    throttle_classes = [JobsRateThrottle]
+    throttle_scope = "jobs.submit"
+
+    @extend_schema(
+        tags=["jobs"],
+        operation_id="jobs_retry",
+        summary="Retry a failed or cancelled job",
+        description="Sends your failed or cancelled job back to `pending` under the same id, with "
+        "fresh attempts; its timeline records that you retried it. Only for kinds that declare "
+        "themselves safe to run again (a report, not a payment). No request body.",
+        request=None,
+        parameters=[
+            docs.JOB_ID,
+            *docs.job_document_headers([202]),
+            docs.response_header("Location", [202], "The job's URL path.", required=True),
+            docs.RETRY_AFTER_ON_429,
+            docs.WWW_AUTHENTICATE_ON_401,
+        ],
+        responses={
+            202: docs.job_document_response("Retried: the job document, status `pending`."),
+            401: docs.UNAUTHORIZED,
+            403: docs.FORBIDDEN_CSRF,
+            404: docs.JOB_NOT_FOUND,
+            409: docs.error_response(
+                "Not retried: the job's kind does not allow it (`retry_not_allowed`: running it "
+                "again could repeat what it did; submit a new request), or the job is not failed "
+                "or cancelled (`job_not_retryable`)."
+            ),
+            410: docs.JOB_GONE,
+            429: docs.THROTTLED,
+        },
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        job = job_retry(
+            job=get_job_or_404(request, job_id), actor=actor_for_user(request.user, via="api")
+        )
+        return job_accepted_response(job, request)
 
 
 class JobPagination(CursorPagination):

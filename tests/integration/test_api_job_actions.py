@@ -191,7 +191,8 @@ def test_delete_finished_job_is_204_and_gone(api, user, status):
     assert response.status_code == 204
     assert response.content == b""
     assert not Job.objects.filter(pk=job.pk).exists()
-    assert_json_404(api.get(job_url(job.pk)))
+    # Its owner is told it was deleted (tests/integration/test_api_tombstones.py).
+    assert api.get(job_url(job.pk)).status_code == 410
 
 
 @pytest.mark.parametrize("status", [JobStatus.PENDING, JobStatus.PROCESSING])

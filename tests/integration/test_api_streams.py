@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test import AsyncClient, AsyncRequestFactory
 from django.urls import resolve
 from django.utils import timezone
@@ -28,8 +28,9 @@ from rest_framework.authtoken.models import Token
 from jobs import waiting
 from jobs.models import Job, JobStatus
 from jobs.runner import run_job
+from jobs.services import job_delete
 from jobs.waiting import watcher
-from tests.support.factories import token_client
+from tests.support.factories import token_client, token_for
 from tests.integration.api_helpers import job_url, make_job, set_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -620,3 +621,60 @@ def test_stream_cancelled_as_its_job_changes_stops_at_once(auth, job, settings):
     assert cancelled, "the stream went on after its cancellation"
     assert took < 1
     assert watched_after == 0
+
+
+# --- A removed job: 410, final (issue 14, item 6) --------------------------------
+
+
+def complete_and_delete(job: Job) -> None:
+    """Finish the job and delete it as its owner would, in one commit: a watcher sees it gone."""
+    with transaction.atomic():
+        set_status(job, JobStatus.COMPLETED)
+        job_delete(job=job)
+
+
+def test_long_poll_of_a_job_deleted_while_waiting_answers_410(auth, job):
+    async def scenario():
+        etag = (await get(job_url(job.pk), auth))["ETag"]
+        poll = asyncio.ensure_future(get(job_url(job.pk) + "?wait=10", auth, **{"If-None-Match": etag}))
+        await eventually(lambda: watcher().watched == 1)
+        await change(complete_and_delete, job)
+        return await asyncio.wait_for(poll, 10)
+
+    body = assert_json_error(run(scenario), 410)
+    assert (body["code"], body["reason"], body["id"]) == ("job_gone", "deleted", str(job.pk))
+
+
+def test_stream_of_a_job_deleted_while_watched_says_when_and_why(auth, job):
+    async def scenario():
+        stream = await open_stream(auth, job.pk)
+        first = await stream.next()
+        await change(complete_and_delete, job)
+        return first, await stream.next(), await stream.next()
+
+    first, deleted, end = run(scenario)
+    assert first["event"] == "status"
+    assert deleted["event"] == "deleted"
+    assert deleted["data"]["code"] == "job_gone"
+    assert (deleted["data"]["reason"], deleted["data"]["kind"]) == ("deleted", job.kind)
+    assert end is None
+
+
+@pytest.mark.parametrize("accept", [SSE, "application/json"])
+def test_a_gone_job_is_410_at_once_for_the_long_poll_and_the_stream(auth, user, other_user, accept):
+    gone = make_job(user, status=JobStatus.FAILED)
+    job_delete(job=gone)
+    other_auth = {"Authorization": f"Bearer {token_for(other_user)}"}
+
+    async def scenario():
+        started = time.monotonic()
+        poll = await get(job_url(gone.pk) + "?wait=10", auth, **{"If-None-Match": '"x"'})
+        events = await get(events_url(gone.pk), auth, Accept=accept)
+        foreign = await get(events_url(gone.pk), other_auth, Accept=accept)
+        return poll, events, foreign, time.monotonic() - started
+
+    poll, events, foreign, elapsed = run(scenario)
+    for response in (poll, events):
+        assert assert_json_error(response, 410)["removed_at"]
+    assert_json_error(foreign, 404)
+    assert elapsed < 3

@@ -46,10 +46,11 @@ HOST = {"HTTP_HOST": "localhost"}
 DOCUMENTED = {
     ("post", "/api/auth/token/"): {"200", "400", "413", "415"},
     ("get", "/api/jobs/"): {"200", "400", "401", "404"},
-    ("get", "/api/jobs/{job_id}/"): {"200", "304", "400", "401", "404", "429"},
-    ("get", "/api/jobs/{job_id}/events/"): {"200", "204", "401", "404", "429"},
-    ("delete", "/api/jobs/{job_id}/"): {"204", "401", "403", "404", "409", "429"},
-    ("post", "/api/jobs/{job_id}/cancel/"): {"200", "202", "401", "403", "404", "409"},
+    ("get", "/api/jobs/{job_id}/"): {"200", "304", "400", "401", "404", "410", "429"},
+    ("get", "/api/jobs/{job_id}/events/"): {"200", "204", "401", "404", "410", "429"},
+    ("delete", "/api/jobs/{job_id}/"): {"204", "401", "403", "404", "409", "410", "429"},
+    ("post", "/api/jobs/{job_id}/cancel/"): {"200", "202", "401", "403", "404", "409", "410"},
+    ("post", "/api/jobs/{job_id}/retry/"): {"202", "401", "403", "404", "409", "410", "429"},
     ("get", "/api/products/"): {"200", "401"},
     ("get", "/api/orders/"): {"200", "401", "404"},
     ("get", "/api/orders/{id}/"): {"200", "401", "404"},
@@ -147,7 +148,7 @@ def test_error_bodies_are_detail_and_code_or_field_errors(openapi):
         for status, response in operation["responses"].items():
             if status.startswith("4") and "content" in response:
                 ref = response["content"]["application/json"]["schema"]["$ref"]
-                expected = "BadRequest" if status == "400" else "Error"
+                expected = {"400": "BadRequest", "410": "Gone"}.get(status, "Error")
                 assert ref == f"#/components/schemas/{expected}", (method, path, status)
 
 
@@ -399,3 +400,12 @@ def test_throttled_answers_match_the_schema(api_schema, bearer, user, make_produ
     finally:
         cache.clear()
     assert statuses == [202, 429, 200, 429]
+
+
+def test_gone_says_when_and_why(openapi):
+    gone = openapi["components"]["schemas"]["Gone"]
+    assert set(gone["properties"]) == {"detail", "code", "id", "kind", "removed_at", "reason"}
+    assert set(gone["required"]) == {"detail", "code", "id", "kind", "removed_at", "reason"}
+    assert gone["properties"]["removed_at"]["format"] == "date-time"
+    assert gone["properties"]["reason"]["allOf"] == [{"$ref": "#/components/schemas/TombstoneReasonEnum"}]
+    assert openapi["components"]["schemas"]["TombstoneReasonEnum"]["enum"] == ["expired", "deleted", "purged"]
