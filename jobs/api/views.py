@@ -24,14 +24,22 @@ from jobs.models import Job, JobStatus
 from jobs.selectors import job_get_for_owner, job_list_for_owner
 from jobs.services import job_cancel, job_delete, job_retry
 from jobs.timeline import actor_for_user
+from jobs.tombstones import tombstone_for_owner, tombstone_gone
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 
 def get_job_or_404(request: Request, job_id: str) -> Job:
-    """Return the requester's job; unknown, malformed and foreign ids are all 404."""
+    """Return the requester's job; unknown, malformed and foreign ids are all 404.
+
+    The requester's own job that was removed lately is ``JobGone`` (410)
+    instead: the tombstone is read only here, once the job was not found.
+    """
     job = job_get_for_owner(owner=request.user, job_id=job_id)
     if job is None:
+        tombstone = tombstone_for_owner(owner=request.user, job_id=job_id)
+        if tombstone is not None:
+            raise tombstone_gone(tombstone)
         raise Http404("No job with this id.")
     return job
 
