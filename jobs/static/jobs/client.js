@@ -32,7 +32,7 @@ import { chooseTransport, follow, newWaitState, nextBackoff, notify } from "./tr
 import { parseRetryAfter, withDeadline } from "./timing.js";
 import { jobOptionsHeader } from "./options.js";
 
-export { ApiError, JobDeletedError, JobFailedError, WaitTimeoutError } from "./errors.js";
+export { ApiError, JobDeletedError, JobFailedError, JobGoneError, WaitTimeoutError } from "./errors.js";
 export { DEFAULTS, backoffDelay, parseRetryAfter } from "./timing.js";
 export { jobOptionsHeader } from "./options.js";
 
@@ -152,7 +152,8 @@ export async function runAsJob(url, body, options = {}) {
  * {@link WaitOptions}). Calls `onProgress` whenever status, percentage or
  * message change. Resolves with `result` when the job completes; rejects with
  * a {@link JobFailedError} when it fails or is cancelled, a
- * {@link JobDeletedError} when it is deleted meanwhile (purged, expired), an
+ * {@link JobDeletedError} when it is deleted meanwhile (purged, expired) or a
+ * {@link JobGoneError} (one of those) when the server says when and why (`410`), an
  * {@link ApiError} for other HTTP errors, a {@link WaitTimeoutError} after `timeoutMs`, or the
  * signal's reason when aborted.
  *
@@ -173,7 +174,8 @@ export async function waitForJob(jobUrl, options = {}) {
  * Resolves with the job document: status `cancelled` (it was pending, `200`), or
  * still `processing` with `cancel_requested: true` (`202`: it stops at its next
  * step, or completes if past the point of no return; keep waiting to see which).
- * A finished job rejects with an {@link ApiError}, status 409 and code `job_finished`.
+ * A finished job rejects with an {@link ApiError}, status 409 and code `job_finished`;
+ * a removed one with a {@link JobGoneError} (status 410).
  *
  * @param {string} jobUrl The job's URL.
  * @param {ClientOptions} [options]

@@ -54,6 +54,37 @@ export class JobDeletedError extends ApiError {
   }
 }
 
+/**
+ * The job was removed (its time to live passed, it was deleted, or staff
+ * purged it) and the server says when and why: its `410 Gone`, or the
+ * event stream's `deleted` event carrying the same body. Final: asking again
+ * will not bring the job back. A {@link JobDeletedError} (so code written for
+ * that handles this too) with status 410, code `job_gone`, the server's
+ * `detail` as its message, `removedAt` (a Date), `reason` ("expired",
+ * "deleted" or "purged") and `url` (the job's URL, when known).
+ */
+export class JobGoneError extends JobDeletedError {
+  /**
+   * @param {string|null} jobUrl
+   * @param {{detail?: string, removed_at?: string, reason?: string}} body The 410's body.
+   * @param {{cause?: *}} [options]
+   */
+  constructor(jobUrl, body, { cause } = {}) {
+    super(jobUrl, { cause });
+    this.name = "JobGoneError";
+    this.status = 410;
+    this.code = "job_gone";
+    if (typeof body.detail === "string" && body.detail) {
+      this.detail = body.detail;
+      this.message = body.detail;
+    }
+    this.body = body;
+    this.reason = body.reason ?? null;
+    const removedAt = body.removed_at ? new Date(body.removed_at) : null;
+    this.removedAt = removedAt && !Number.isNaN(removedAt.getTime()) ? removedAt : null;
+  }
+}
+
 /** `timeoutMs` passed before the job finished (the job itself goes on). */
 export class WaitTimeoutError extends Error {
   /** @param {number} timeoutMs */
@@ -75,6 +106,9 @@ export class WaitTimeoutError extends Error {
  * @returns {ApiError}
  */
 export function errorFromBody(status, body) {
+  if (status === 410 && body && typeof body === "object" && body.code === "job_gone") {
+    return new JobGoneError(null, body);
+  }
   let detail;
   let code;
   if (body && typeof body === "object" && !Array.isArray(body) && typeof body.detail === "string") {

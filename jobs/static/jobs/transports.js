@@ -9,7 +9,7 @@
  * @module jobs/transports
  */
 
-import { JobDeletedError, JobFailedError, errorFromBody } from "./errors.js";
+import { JobDeletedError, JobFailedError, JobGoneError, errorFromBody } from "./errors.js";
 import { apiError, readJson, request, requestHeaders, subresource, withQuery } from "./http.js";
 import { backoffDelay, parseRetryAfter, sleep } from "./timing.js";
 
@@ -133,8 +133,8 @@ function stream(rt, jobUrl, options, signal, state) {
       if (TERMINAL.has(job.status)) finish(() => resolve(true));
     };
     // The server's last word when the job is deleted while watched: nothing
-    // more will come, and a reconnection would only find a 404.
-    const onDeleted = () => finish(() => reject(new JobDeletedError(jobUrl)));
+    // more will come, and a reconnection would only find a 404 or a 410.
+    const onDeleted = (event) => finish(() => reject(deletedError(jobUrl, event)));
     const onError = () => {
       errors += 1;
       // Before any event the cause is hidden (401, 404, no server): the long poll
@@ -220,9 +220,28 @@ async function poll(rt, jobUrl, options, signal, state) {
   }
 }
 
-/** The error for a failed poll: a 404 for a job seen before means it was deleted meanwhile. */
+/** The error a `deleted` event means: a {@link JobGoneError} when its data says when and why. */
+function deletedError(jobUrl, event) {
+  let body = null;
+  try {
+    body = JSON.parse(event && event.data);
+  } catch {
+    // No data, or not JSON: deleted, nothing more is known.
+  }
+  if (body && typeof body === "object" && body.code === "job_gone") return new JobGoneError(jobUrl, body);
+  return new JobDeletedError(jobUrl);
+}
+
+/**
+ * The error for a failed poll: a 410 is the job gone (a {@link JobGoneError});
+ * a 404 for a job seen before means it was deleted meanwhile.
+ */
 async function waitError(response, jobUrl, state) {
   const error = await apiError(response);
+  if (error instanceof JobGoneError) {
+    error.url = jobUrl;
+    return error;
+  }
   if (response.status === 404 && state.job) return new JobDeletedError(jobUrl, { cause: error });
   return error;
 }
