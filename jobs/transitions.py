@@ -40,7 +40,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from jobs.conf import jobs_settings
@@ -132,7 +132,8 @@ CLAIM_SQL = """
 WITH claimed AS (
     UPDATE jobs_job
     SET status = 'processing', attempts = attempts + 1, started_at = %(now)s,
-        updated_at = %(now)s, lease_expires_at = %(lease)s, worker = %(worker)s
+        updated_at = %(now)s, lease_expires_at = %(lease)s, worker = %(worker)s,
+        progress_message = CASE WHEN status = 'pending' THEN '' ELSE progress_message END
     WHERE id = %(pk)s AND attempts < max_attempts AND (
         (status = 'pending' AND NOT cancel_requested
          AND (available_at IS NULL OR available_at <= %(now)s))
@@ -208,6 +209,9 @@ def claim(pk: uuid.UUID, kind: str | None = None) -> Job | None:
                 updated_at=now,
                 lease_expires_at=lease,
                 worker=worker,
+                # What a pending job said while it waited ("Waiting: starts at ...",
+                # a retry's) no longer holds once it runs.
+                progress_message=Case(When(status=JobStatus.PENDING, then=Value("")), default=F("progress_message")),
             )
         )
         if not claimed:

@@ -136,3 +136,11 @@ def test_the_sales_report_runs_one_per_user_and_says_so(make_job, user):
 
     assert (report.queue, report.per_owner_limit, queue_limits()["reports"]) == ("reports", 1, 2)
     assert wait_reason(report, owner_id=user.pk) == "Waiting: you have a report running"
+
+
+def test_a_delayed_job_that_starts_no_longer_says_it_waits(user):
+    job = jobs.submit("tests.noop", {}, owner=user, run_at=timezone.now() + timedelta(hours=1))
+    Job.objects.filter(pk=job.pk).update(available_at=timezone.now() - timedelta(seconds=1))
+
+    assert transitions.claim(job.pk, job.kind) is not None
+    assert Job.objects.get(pk=job.pk).progress_message == ""
