@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from jobs.models import Job, JobStatus
+from tests.support.factories import token_for
 from tests.support.processes import Launcher, wait_for
 
 pytestmark = [
@@ -36,14 +37,6 @@ TIMEOUT = httpx.Timeout(40.0, connect=10.0)
 def servers(transactional_db, launcher: Launcher) -> Launcher:
     """uvicorn workers and qcluster processes on the test database, stopped by pid at the end."""
     return launcher
-
-
-def token_for(base: str) -> str:
-    response = httpx.post(
-        f"{base}/api/auth/token/", json={"username": "alice", "password": "alice-pass-123"}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["token"]
 
 
 def auth(token: str, **headers: str) -> dict[str, str]:
@@ -157,7 +150,7 @@ def test_long_poll_answers_within_half_a_second_of_each_change(servers, user):
     _, base = servers.uvicorn()
     # One worker, so a second job stays pending behind the first; 1 s between steps.
     servers.qcluster(Q_WORKERS="1", PURCHASES_REPORT_DELAY="2")
-    token = token_for(base)
+    token = token_for(user)
     answers: list[Answer] = []
 
     first = submit_report(base, token)
@@ -350,7 +343,7 @@ async def two_hundred_streams(
 def test_200_event_streams_on_one_worker_process_all_reach_the_end(servers, user):
     # One process's capacity, not the per-user cap (test_wait_limits has that): no cap.
     server, base = servers.uvicorn(JOBS_MAX_WAITS_PER_USER="0")
-    token = token_for(base)
+    token = token_for(user)
     jobs = [submit_report(base, token) for _ in range(20)]  # pending: no cluster yet
 
     crowd = asyncio.run(two_hundred_streams(servers, server.pid, base, token, jobs))
@@ -409,7 +402,7 @@ def test_200_event_streams_on_one_worker_process_all_reach_the_end(servers, user
 
 def test_a_dropped_stream_resumes_from_last_event_id(servers, user):
     server, base = servers.uvicorn()
-    token = token_for(base)
+    token = token_for(user)
     job_id = submit_report(base, token)
     url = f"{base}/api/jobs/{job_id}/events/"
 

@@ -12,6 +12,7 @@ from django_q.models import Task
 
 from jobs.models import Job, JobStatus
 from purchases.models import Order, OrderStatus, Product
+from tests.support.factories import token_for
 from tests.support.processes import free_port, group_alive, http, serving, wait_for
 
 pytestmark = [
@@ -28,12 +29,6 @@ def cluster(launcher):
     return launcher.qcluster(PURCHASES_PAYMENT_DELAY="1.0")
 
 
-def token_for(base: str, username: str, password: str) -> str:
-    status, _, body = http("POST", f"{base}/api/auth/token/", {"username": username, "password": password})
-    assert status == 200, body
-    return body["token"]
-
-
 def poll_until_terminal(base: str, token: str, location: str, seen: list[dict]) -> dict:
     def finished():
         status, headers, doc = http("GET", base + location, token=token)
@@ -48,7 +43,7 @@ def test_purchases_complete_on_a_real_cluster(live_server, cluster, user, make_p
     keyboard = make_product(stock=5, price=Decimal("12.50"))
     mouse = make_product(stock=1, price=Decimal("3.00"))
     base = live_server.url
-    token = token_for(base, "alice", "alice-pass-123")
+    token = token_for(user)
 
     locations = []
     for goods in (
@@ -101,7 +96,7 @@ def test_serve_runs_web_and_worker_and_ctrl_c_stops_both(launcher, user, make_pr
     log = process.log_path
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: serving(base), timeout=30, what="uvicorn to answer")
-    token = token_for(base, "alice", "alice-pass-123")
+    token = token_for(user)
     goods = [{"product_id": product.pk, "quantity": 1}]
     status, headers, _ = http("POST", f"{base}/api/purchases/", {"goods": goods}, token=token)
     assert status == 202
