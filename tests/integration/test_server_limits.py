@@ -14,6 +14,7 @@ import json
 import os
 import re
 import resource
+import select
 import shlex
 import signal
 import socket
@@ -170,13 +171,15 @@ def exchange(port: int, head: bytes, payload: bytes = b"", *, repeat: int = 0, t
             if not pending and left:
                 pending, left = payload, left - 1
             if not pending:
-                time.sleep(0.01)
+                # All sent: wait for the answer (or the deadline), not a fixed while.
+                select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
                 continue
             try:
                 count = sock.send(pending)
                 sent, pending = sent + count, pending[count:]
             except BlockingIOError:
-                time.sleep(0.001)
+                # The server reads no more for now: wait until it does, or answers.
+                select.select([sock], [sock], [], max(0.0, deadline - time.monotonic()))
         sock.setblocking(True)
         sock.settimeout(max(0.1, deadline - time.monotonic()))
         while not closed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import timedelta
 
@@ -137,16 +138,20 @@ def test_a_handler_over_its_timeout_fails_with_timeout(make_job, reload):
 
 
 def test_time_limit_raises_and_then_disarms():
+    before = signal.getsignal(signal.SIGALRM)
     with pytest.raises(JobTimeout):
         with time_limit(1):
-            time.sleep(3)
+            time.sleep(3)  # the overrunning work itself: the alarm cuts it short after 1 s
     with time_limit(1):
         pass
-    time.sleep(1.2)  # the alarm was cancelled: nothing fires after the block
+    # The alarm was cancelled and the handler put back: nothing can fire after
+    # the block (read from the timer, rather than sleeping past where it would).
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is before
 
 
 def _sleep_five_seconds(ctx, payload):
-    time.sleep(5)
+    time.sleep(5)  # a handler overrunning its 1 s timeout: the scenario, cut short by the alarm
 
 
 def test_the_lease_always_outlasts_django_q2s_kill():
