@@ -21,7 +21,7 @@ from django.utils import timezone
 from jobs import queue
 from jobs.models import Job, JobMinute, JobStatus, QueueSample
 from jobs.registry import all_kinds
-from jobs.rollups import BOUNDS, active_by_kind, finished_by_minute, minute_floor, queue_totals
+from jobs.rollups import BOUNDS, active_now, finished_by_minute, minute_floor
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
@@ -224,8 +224,7 @@ def dashboard_snapshot(*, now: datetime | None = None) -> dict[str, Any]:
     history = _cached_history(latest, day_start, hour_start, tail_start)
     live = finished_by_minute(tail_start, now + timedelta(seconds=1))
     hour_rows = [*history["hour"], *(row for row in live if row["minute"] >= hour_start)]
-    active = active_by_kind(now)
-    current = queue_totals(active, now)
+    active, current = active_now(now)
     return {
         "now": now.isoformat(),
         "rolled_up_to": rolled.isoformat() if rolled else None,

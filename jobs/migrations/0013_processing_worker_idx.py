@@ -1,4 +1,4 @@
-# Written by hand after makemigrations' output for the index in jobs/models.py.
+# Written by hand after makemigrations' output for the admin dashboard's indexes in jobs/models.py.
 
 from django.db import migrations, models
 
@@ -16,6 +16,14 @@ class Migration(migrations.Migration):
                 condition=models.Q(("status", "processing")),
                 fields=["worker"],
                 name="job_processing_worker_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("status__in", ["pending", "processing"])),
+                fields=["status", "kind"],
+                name="job_active_kind_idx",
             ),
         ),
     ]

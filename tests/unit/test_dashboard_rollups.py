@@ -54,6 +54,9 @@ def test_rollup_stores_settled_minutes_once_samples_the_queue_and_prunes():
     finished(now, ago=125, status=JobStatus.CANCELLED)
     finished(now, ago=5)  # this minute: not settled yet
     make_job(status=JobStatus.PENDING, created_at=now - timedelta(seconds=90))
+    # Retried: waiting since its retry became due (30 s), or not due yet.
+    make_job(status=JobStatus.PENDING, created_at=now - timedelta(hours=1), available_at=now - timedelta(seconds=30))
+    make_job(status=JobStatus.PENDING, created_at=now - timedelta(hours=2), available_at=now + timedelta(seconds=60))
     make_job(status=JobStatus.PROCESSING)
     JobMinute.objects.create(minute=now - timedelta(hours=30), kind="tests.noop", status="completed", count=9)
 
@@ -63,7 +66,7 @@ def test_rollup_stores_settled_minutes_once_samples_the_queue_and_prunes():
     stored = {(row.status, row.count) for row in JobMinute.objects.all()}
     assert stored == {("completed", 1), ("cancelled", 1)}
     sample = QueueSample.objects.latest()
-    assert (sample.pending, sample.due, sample.processing) == (1, 1, 1)
+    assert (sample.pending, sample.due, sample.processing) == (3, 2, 1)
     assert sample.oldest_pending_seconds == pytest.approx(90, abs=1)
     assert sample.rolled_up_to == minute_floor(now - SETTLE)
 
