@@ -31,6 +31,7 @@ from jobs.registry import PRIORITY_MAX, PRIORITY_MIN, JobKind, ttl_for
 from jobs.structured_fields import BareItem, Date, StructuredFieldError, Token, parse_dictionary
 
 HEADER = "Job-Options"
+MAX_HEADER_LENGTH = 2000
 KNOWN = ("callback", "priority", "run-at", "timeout", "ttl")
 # A client's clock may run a little behind ours.
 RUN_AT_SKEW = timedelta(seconds=60)
@@ -49,6 +50,8 @@ def job_options_parse(header: str | None, *, kind: JobKind, owner: Any) -> JobOp
     """Check a ``Job-Options`` header for a job of ``kind`` by ``owner``; raise ``InvalidJobOptions``."""
     if header is None or not header.strip():
         return JobOptions()
+    if len(header) > MAX_HEADER_LENGTH:
+        raise InvalidJobOptions(f"{HEADER} is longer than {MAX_HEADER_LENGTH} characters.")
     try:
         members = parse_dictionary(header)
     except StructuredFieldError as exc:

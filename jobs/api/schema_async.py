@@ -39,7 +39,7 @@ X_JOB_FLAG = OpenApiParameter(
 
 JOB_OPTIONS = OpenApiParameter(
     "Job-Options",
-    type={"type": "string", "maxLength": 2000},
+    type=str,
     location=OpenApiParameter.HEADER,
     description="With a job request: options for the job, an RFC 9651 dictionary, e.g. `timeout=30, "
     'ttl=3600, priority=10, run-at="2026-12-01T09:00:00Z", callback="https://example.com/hooks/jobs"`. '
@@ -47,7 +47,7 @@ JOB_OPTIONS = OpenApiParameter(
     "default bounds 60 to 604800), `priority` (higher first; at most 10 unless staff), `run-at` (RFC "
     "3339, now to 30 days ahead), `callback` (an https URL told when the job ends, signed as your "
     "webhooks are). An unknown key, a malformed header or a value out of bounds is a `400` "
-    "(`invalid_job_options`, naming the bound) and no job; the applied options show in the job's "
+    "(`invalid_job_options`, naming the bound) and no job, as is a header over 2000 characters; the applied options show in the job's "
     "`options`. Ignored when the operation answers inline.",
 )
 

@@ -89,9 +89,10 @@ class WebhookEndpointView(APIView):
         parameters=[docs.RETRY_AFTER_ON_429, docs.WWW_AUTHENTICATE_ON_401],
         responses={
             200: WebhookEndpointSerializer,
-            400: docs.error_response(
-                "Not a URL, or a destination the server does not call (`webhook_destination_refused`), "
-                "or no signing secret yet."
+            400: OpenApiResponse(
+                docs.BAD_REQUEST_BODY,
+                description="Field errors (`url` missing or too long), or a destination the server does "
+                "not call or no signing secret yet (`webhook_destination_refused`).",
             ),
             401: docs.UNAUTHORIZED,
             403: docs.FORBIDDEN_CSRF,

@@ -97,6 +97,7 @@ def test_run_at_also_takes_a_date_item(post):
         ('run-at="2020-01-01T00:00:00Z"', "between now and 2592000 seconds ahead"),
         ('run-at="2999-01-01T00:00:00Z"', "between now and 2592000 seconds ahead"),
         ("callback=https", "a URL in a string"),
+        ("ttl=60, " * 300, "longer than 2000 characters"),
     ],
 )
 def test_bad_options_are_a_400_naming_the_bound_and_nothing_is_created(post, product, options, why):
