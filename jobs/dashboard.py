@@ -34,6 +34,7 @@ OUTCOMES = JobStatus.terminal()
 # More samples than a day of one-minute runs, in case the schedule ran more often.
 MAX_SAMPLES = 2000
 HISTORY_CACHE_SECONDS = 120
+MINUTES = 24 * 60
 
 
 def percentile(buckets: list[int], q: float) -> float | None:
@@ -63,31 +64,33 @@ def _add(into: list[int], more: list[int]) -> list[int]:
     return [a + b for a, b in zip(into, more)] if into else list(more)
 
 
-def _finished_series(now: datetime, stored: Iterable[dict], live: Iterable[dict]) -> dict[str, Any]:
-    last = minute_floor(now)
-    minutes = [last - timedelta(minutes=n) for n in range(int(DAY / timedelta(minutes=1)) - 1, -1, -1)]
-    index = {minute: i for i, minute in enumerate(minutes)}
-    series: dict[str, list[int]] = {outcome: [0] * len(minutes) for outcome in OUTCOMES}
-    for row in [*stored, *live]:
-        i = index.get(row["minute"])
-        if i is not None and row["status"] in series:
+def _add_to_day(series: dict[str, list[int]], day_start: datetime, rows: Iterable[dict]) -> dict[str, list[int]]:
+    """Add ``rows`` (minute, status, count) into the day's per-minute ``series``, in place."""
+    start = day_start.timestamp()
+    for row in rows:
+        i = int((row["minute"].timestamp() - start) // 60)
+        if 0 <= i < MINUTES and row["status"] in series:
             series[row["status"]][i] += row["count"]
-    return {"minutes": [int(minute.timestamp()) for minute in minutes], **series}
+    return series
 
 
-def _per_kind(hour_rows: Iterable[dict], active: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    finished: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
-    waits: dict[str, list[int]] = defaultdict(list)
-    runs: dict[str, list[int]] = defaultdict(list)
-    for row in hour_rows:
-        finished[row["kind"]][row["status"]] += row["count"]
-        waits[row["kind"]] = _add(waits[row["kind"]], row["wait_buckets"])
-        runs[row["kind"]] = _add(runs[row["kind"]], row["run_buckets"])
-    kinds = sorted({*(kind.name for kind in all_kinds()), *finished, *active})
+def _add_to_hour(totals: dict[str, dict], rows: Iterable[dict]) -> dict[str, dict]:
+    """Add ``rows`` into per-kind totals of the hour (counts by outcome, wait and run buckets), in place."""
+    for row in rows:
+        kind = totals.setdefault(row["kind"], {**dict.fromkeys(OUTCOMES, 0), "wait": [], "run": []})
+        kind[row["status"]] += row["count"]
+        kind["wait"] = _add(kind["wait"], row["wait_buckets"])
+        kind["run"] = _add(kind["run"], row["run_buckets"])
+    return totals
+
+
+def _per_kind(hour: dict[str, dict], active: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    empty = {**dict.fromkeys(OUTCOMES, 0), "wait": [], "run": []}
+    kinds = sorted({*(kind.name for kind in all_kinds()), *hour, *active})
     table = []
     for kind in kinds:
-        ended = finished[kind]
-        total = sum(ended.values())
+        ended = hour.get(kind, empty)
+        total = sum(ended[outcome] for outcome in OUTCOMES)
         now_active = active.get(kind, {})
         table.append(
             {
@@ -97,48 +100,52 @@ def _per_kind(hour_rows: Iterable[dict], active: dict[str, dict[str, Any]]) -> l
                 "finished_hour": total,
                 **{f"{outcome}_hour": ended[outcome] for outcome in OUTCOMES},
                 "failure_rate": ended[JobStatus.FAILED] / total if total else None,
-                "wait_p50": percentile(waits[kind], 0.5),
-                "wait_p95": percentile(waits[kind], 0.95),
-                "run_p50": percentile(runs[kind], 0.5),
-                "run_p95": percentile(runs[kind], 0.95),
+                "wait_p50": percentile(ended["wait"], 0.5),
+                "wait_p95": percentile(ended["wait"], 0.95),
+                "run_p50": percentile(ended["run"], 0.5),
+                "run_p95": percentile(ended["run"], 0.95),
             }
         )
     return table
 
 
-def _queue_series(samples: list[tuple], now: datetime, current: dict[str, Any]) -> dict[str, list]:
+def _queue_series(samples: dict[str, list], now: datetime, current: dict[str, Any]) -> dict[str, list]:
     # The last point is now, so the chart moves with every refresh.
-    points = [*samples, (now, current["due"], current["pending"], current["processing"], current["oldest_pending_seconds"])]
-    return {
-        "at": [round(at.timestamp(), 3) for at, *_ in points],
-        "due": [row[1] for row in points],
-        "pending": [row[2] for row in points],
-        "processing": [row[3] for row in points],
-        "oldest_pending_seconds": [round(row[4], 1) for row in points],
-    }
+    samples["at"].append(round(now.timestamp(), 3))
+    for key in ("due", "pending", "processing"):
+        samples[key].append(current[key])
+    samples["oldest_pending_seconds"].append(round(current["oldest_pending_seconds"], 1))
+    return samples
 
 
-def _history(day_start: datetime, hour_start: datetime, tail_start: datetime) -> dict[str, list]:
-    """Read the rollup tables: minutes before the tail (the day's and the hour's) and the queue samples."""
+def _history(day_start: datetime, hour_start: datetime, tail_start: datetime) -> dict[str, Any]:
+    """Read the rollup tables before the tail: the day's series, the hour's totals by kind, the queue samples.
+
+    Kept in the shapes the dashboard sends (lists of numbers), so a cached
+    copy is cheap to load.
+    """
     samples = list(
         QueueSample.objects.filter(at__gte=day_start)
         .order_by("-at")
         .values_list("at", "due", "pending", "processing", "oldest_pending_seconds")[:MAX_SAMPLES]
     )
     samples.reverse()
+    day = JobMinute.objects.filter(minute__gte=day_start, minute__lt=tail_start).values("minute", "status")
+    hour = JobMinute.objects.filter(minute__gte=hour_start, minute__lt=tail_start).values(
+        "kind", "status", "count", "wait_buckets", "run_buckets"
+    )
     return {
-        "day": list(
-            JobMinute.objects.filter(minute__gte=day_start, minute__lt=tail_start)
-            .values("minute", "status")
-            .annotate(count=Sum("count"))
-            .order_by()
+        "day": _add_to_day(
+            {outcome: [0] * MINUTES for outcome in OUTCOMES}, day_start, day.annotate(count=Sum("count")).order_by()
         ),
-        "hour": list(
-            JobMinute.objects.filter(minute__gte=hour_start, minute__lt=tail_start).values(
-                "kind", "status", "count", "wait_buckets", "run_buckets"
-            )
-        ),
-        "samples": samples,
+        "hour": _add_to_hour({}, hour),
+        "samples": {
+            "at": [round(row[0].timestamp(), 3) for row in samples],
+            "due": [row[1] for row in samples],
+            "pending": [row[2] for row in samples],
+            "processing": [row[3] for row in samples],
+            "oldest_pending_seconds": [round(row[4], 1) for row in samples],
+        },
     }
 
 
@@ -223,15 +230,18 @@ def dashboard_snapshot(*, now: datetime | None = None) -> dict[str, Any]:
     # Rolled-up minutes before the tail; the tail from the job table.
     history = _cached_history(latest, day_start, hour_start, tail_start)
     live = finished_by_minute(tail_start, now + timedelta(seconds=1))
-    hour_rows = [*history["hour"], *(row for row in live if row["minute"] >= hour_start)]
     active, current = active_now(now)
+    # The history is a fresh copy (from the cache, or just read): added to in place.
+    day = _add_to_day(history["day"], day_start, live)
+    hour = _add_to_hour(history["hour"], (row for row in live if row["minute"] >= hour_start))
+    first = int(day_start.timestamp())
     return {
         "now": now.isoformat(),
         "rolled_up_to": rolled.isoformat() if rolled else None,
         "totals": current,
-        "finished": _finished_series(now, history["day"], live),
+        "finished": {"minutes": list(range(first, first + 60 * MINUTES, 60)), **day},
         "queue": _queue_series(history["samples"], now, current),
-        "kinds": _per_kind(hour_rows, active),
+        "kinds": _per_kind(hour, active),
         "failures": latest_failures(now),
         "clusters": clusters_alive(now),
     }
