@@ -31,13 +31,16 @@ pytestmark = pytest.mark.django_db
 MAX_EXAMPLES = 50
 PASSWORD = "alice-pass-123"  # the ``user`` fixture's
 # schemathesis' default for positive_data_acceptance (5xx is not_a_server_error's business)
-POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+# and 410: a job deleted earlier in the run answers its owner 410 Gone.
+POSITIVE = ["2xx", "3xx", "401", "403", "404", "409", "410", "429", "5xx"]
 
 JOB_IDS = {
     status: uuid.UUID(f"00000000-0000-4000-8000-00000000000{n}")
     for n, status in enumerate(JobStatus.values, start=1)
 }
 OTHER_USERS_JOB = uuid.UUID("00000000-0000-4000-8000-0000000000ff")
+# A failed sales report: a kind that may be retried from the API.
+RETRYABLE_JOB = uuid.UUID("00000000-0000-4000-8000-0000000000fe")
 
 
 def config(token: str) -> schemathesis.Config:
@@ -50,6 +53,7 @@ def config(token: str) -> schemathesis.Config:
             },
             "auth": {"openapi": {"tokenAuth": {"bearer": token}}},
             "phases": {"stateful": {"enabled": False}},
+            "checks": {"positive_data_acceptance": {"expected-statuses": POSITIVE}},
             "operations": [
                 # Schema-valid but refused by design: a wrong username or
                 # password is 400 (DRF's token view), and a reused
@@ -95,6 +99,7 @@ def seeded(user, other_user, make_product, settings) -> dict[str, Any]:
     for status, job_id in JOB_IDS.items():
         make_job(user, status=status, id=job_id)
     make_job(other_user, id=OTHER_USERS_JOB)
+    make_job(user, kind="purchases.sales_report", status=JobStatus.FAILED, id=RETRYABLE_JOB)
     order = Order.objects.create(owner=user, status="paid", total=Decimal("20.00"), currency="EUR")
     OrderLine.objects.create(order=order, product=products[0], quantity=2, unit_price=Decimal("10.00"))
     return {
@@ -147,6 +152,8 @@ def install_hooks(schema: Any, seeded: dict[str, Any]) -> None:
         if "job_id" in path_parameters:
             # Each generated id maps, deterministically, to itself or a seeded job.
             known = deletable if case.method.upper() == "DELETE" else job_ids
+            if case.operation.path.endswith("/retry/"):
+                known = [*job_ids, str(RETRYABLE_JOB)]
             case.path_parameters = {**path_parameters, "job_id": pick(path_parameters["job_id"], known)}
             if "If-None-Match" in (case.headers or {}):
                 case.headers = {**case.headers, "If-None-Match": pick(case.headers["If-None-Match"], ["*"])}
@@ -204,6 +211,7 @@ EXPECTED_STATUSES = {
     "GET /api/jobs/{job_id}/": {200, 304, 404},
     "DELETE /api/jobs/{job_id}/": {204, 404, 409},
     "POST /api/jobs/{job_id}/cancel/": {200, 202, 404, 409},
+    "POST /api/jobs/{job_id}/retry/": {202, 404, 409},
     "GET /api/orders/": {200},
     "GET /api/orders/{id}/": {200, 404},
     "GET /api/products/": {200},
