@@ -17,20 +17,10 @@ from jobs.signals import job_finished
 from jobs.webhook_models import DeliveryStatus, WebhookDelivery
 from jobs.webhooks.delivery import deliver, due_deliveries
 from tests.support import handlers  # noqa: F401 - registers the tests.* kinds
-from tests.support.webhook_receiver import start_receiver
+from tests.support.webhook_receiver import receiver  # noqa: F401 - the fixture
 
 SECRET_URL = "/api/webhooks/secret/"
 ENDPOINT_URL = "/api/webhooks/endpoint/"
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

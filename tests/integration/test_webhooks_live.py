@@ -12,23 +12,13 @@ from jobs.webhooks.delivery import send_due
 from jobs.webhooks.services import webhook_endpoint_set, webhook_secret_rotate
 from tests.support import handlers  # noqa: F401 - registers the tests.* kinds
 from tests.support.processes import wait_for
-from tests.support.webhook_receiver import start_receiver
+from tests.support.webhook_receiver import receiver  # noqa: F401 - the fixture
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.real_queue,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_cluster_delivers_a_job_end_to_a_receiver_that_fails_twice_first(launcher, user, receiver):

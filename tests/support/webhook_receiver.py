@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 
 @dataclass
 class Received:
@@ -96,3 +98,14 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
     receiver.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return receiver, server
+
+
+@pytest.fixture
+def receiver() -> Any:
+    """A running receiver, stopped at the end of the test (import it into a test module)."""
+    started, server = start_receiver()
+    try:
+        yield started
+    finally:
+        server.shutdown()
+        server.server_close()
