@@ -3,6 +3,8 @@
 The server ends a job's stream with ``event: deleted`` when the job is gone;
 ``waitForJob`` must reject at once with a ``JobDeletedError`` (code
 ``job_deleted``), not wait on, nor report a bare 404 from a reconnection.
+When the job left a tombstone, the event (and a later ``410``) says when and
+why: a ``JobGoneError``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.models import Job, JobStatus
+from jobs.maintenance import jobs_bulk_purge
+from jobs.models import Job, JobStatus, Tombstone
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
@@ -43,6 +46,9 @@ async (jobUrl) => {
           isApiError: error instanceof client.ApiError,
           // Guarded: a client without the class must still report what it rejected with.
           isJobDeletedError: Boolean(client.JobDeletedError) && error instanceof client.JobDeletedError,
+          isJobGoneError: Boolean(client.JobGoneError) && error instanceof client.JobGoneError,
+          reason: error.reason ?? null,
+          removedAt: error.removedAt ? error.removedAt.toISOString() : null,
         };
       },
     );
@@ -50,16 +56,20 @@ async (jobUrl) => {
 """
 
 
+def sign_in(page, base: str, user) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
+
+
 def test_wait_for_job_rejects_with_job_deleted_error_when_the_stream_says_deleted(
     asgi_server, user, browser_page, screenshot
 ):
     page = browser_page
     job = Job.objects.create(kind="purchases.execute", owner=user)  # pending: no cluster runs it
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{asgi_server}/")
+    sign_in(page, asgi_server, user)
 
     job_requests: list[str] = []
     page.on("request", lambda request: str(job.pk) in request.url and job_requests.append(request.url))
@@ -86,3 +96,35 @@ def test_wait_for_job_rejects_with_job_deleted_error_when_the_stream_says_delete
     # Rejected on the event itself: no reconnection to find a 404, no long poll.
     assert job_requests == [f"{asgi_server}/api/jobs/{job.pk}/events/"], job_requests
 
+
+
+def test_a_job_purged_while_watched_and_waited_for_again_is_a_job_gone_error(
+    asgi_server, user, browser_page, screenshot
+):
+    page = browser_page
+    job = Job.objects.create(kind="purchases.execute", owner=user)  # pending: no cluster runs it
+    sign_in(page, asgi_server, user)
+    job_url = f"{asgi_server}/api/jobs/{job.pk}/"
+    page.evaluate(START_WAITING, job_url)
+    page.wait_for_function("window.statuses.length > 0")
+
+    # Purged by staff, as the admin's action does: a tombstone in the same transaction.
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+        jobs_bulk_purge(Job.objects.filter(pk=job.pk))
+    removed_at = Tombstone.objects.get(pk=job.pk).removed_at
+
+    page.wait_for_function("window.waited !== null", timeout=10_000)
+    during = page.evaluate("window.waited")
+    # Waiting again for the same job: the stream is refused (410), the long poll says why.
+    page.evaluate(START_WAITING, job_url)
+    page.wait_for_function("window.waited !== null", timeout=10_000)
+    after = page.evaluate("window.waited")
+    screenshot(page, "client-gone-job")
+
+    for waited in (during, after):
+        assert waited["name"] == "JobGoneError", waited
+        assert waited["isJobGoneError"] and waited["isJobDeletedError"] and waited["isApiError"], waited
+        assert (waited["code"], waited["status"], waited["reason"]) == ("job_gone", 410, "purged")
+        assert waited["removedAt"][:19] == removed_at.isoformat()[:19]
+        assert "purged by staff" in waited["message"]
