@@ -200,12 +200,14 @@ def test_the_admin_shows_attempts_but_never_the_secret(
     receiver.fail_first = 1
     job = finish_job(user, django_capture_on_commit_callbacks)
     deliver_until_settled()
+    Job.objects.filter(pk=job.pk).update(options={"ttl": 3600})
     page = admin_client.get(reverse("admin:jobs_job_change", args=[job.pk]))
     assert page.status_code == 200
     html = page.content.decode()
     assert "Webhook deliveries" in html
     assert WebhookDelivery.objects.get().webhook_id in html
     assert "HTTP 500" in html and "HTTP 204" in html
+    assert "ttl&quot;: 3600" in html  # the job's applied Job-Options
     assert secret not in html
     assert secret.removeprefix("whsec_") not in html
     # Not registered in the admin at all.
