@@ -14,7 +14,7 @@ from jobs import queue, submit
 from jobs.models import Job, JobStatus
 from jobs.runner import run_job
 from jobs.signals import job_finished
-from jobs.webhook_models import DeliveryStatus, WebhookDelivery
+from jobs.webhook_models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from jobs.webhooks.delivery import deliver, due_deliveries
 from tests.support import handlers  # noqa: F401 - registers the tests.* kinds
 from tests.support.webhook_receiver import receiver  # noqa: F401 - the fixture
@@ -277,3 +277,15 @@ def _closed_port() -> int:
 def test_webhook_ids_are_stable_per_delivery():
     delivery = WebhookDelivery(id=uuid.UUID(int=5))
     assert delivery.webhook_id == delivery.webhook_id == f"msg_{uuid.UUID(int=5).hex}"
+
+
+@pytest.mark.django_db
+def test_deleting_a_job_deletes_its_deliveries(api, user, receiver, allowed, sent, django_capture_on_commit_callbacks):
+    subscribe(api, receiver)
+    receiver.fail_first = 1
+    job = finish_job(user, django_capture_on_commit_callbacks)
+    deliver_until_settled()
+    assert WebhookDelivery.objects.filter(job=job).exists()
+    assert api.delete(f"/api/jobs/{job.pk}/").status_code == 204
+    assert not WebhookDelivery.objects.exists()
+    assert not WebhookAttempt.objects.exists()
