@@ -15,6 +15,7 @@ from typing import Any
 from jobs.webhooks.destinations import Destination
 
 MAX_RESPONSE_BYTES = 64 * 1024
+MAX_ADDRESSES = 3
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -40,7 +41,8 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 def post(destination: Destination, *, headers: dict[str, str], body: bytes, timeout: float) -> tuple[int | None, str]:
     """POST ``body``; return the status code (None if there was no answer) and an error text."""
     last_error = "no address to connect to"
-    for address in destination.addresses:
+    # At most three addresses, so an attempt lasts at most three timeouts (the task's limit).
+    for address in destination.addresses[:MAX_ADDRESSES]:
         connection_class: Any = _PinnedHTTPSConnection if destination.secure else _PinnedHTTPConnection
         conn = connection_class(destination.host, destination.port, address=address, timeout=timeout)
         try:
