@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from jobs.db import db_time, prepared_cursor
-from jobs.scheduling import owner_limits, queue_limits
+from jobs.scheduling import UNLIMITED, limited_kinds, owner_limits, queue_limits
 
 # Pending jobs a worker may take now and nobody holds: %(now)s, %(lost)s.
 WAITING = (
@@ -35,44 +35,54 @@ WAITING = (
     " AND ({t}.available_at IS NULL OR {t}.available_at <= %(now)s)"
     " AND ({t}.enqueued_at IS NULL OR {t}.enqueued_at < %(lost)s)"
 )
-# Jobs holding a place: running, or delivered and about to be claimed.
-HOLDING = "(r.status = 'processing' OR (r.status = 'pending' AND r.enqueued_at >= %(lost)s))"
-
 DIALECTS = {
     "postgresql": {
-        "has": "%({p})s::jsonb ? {col}",
-        "get": "(%({p})s::jsonb ->> {col})::int",
+        "each": "(SELECT key, value FROM jsonb_each_text(%({p})s::jsonb))",
+        "number": "value::int",
+        # An array, not a JSON set: the planner then reads job_pending_kind_idx.
+        "limited_kind": "{col} = ANY(%(limited_names)s)",
         "lock": "FOR UPDATE OF j SKIP LOCKED",
     },
     "sqlite": {
-        "has": "json_type(%({p})s, '$.\"' || {col} || '\"') IS NOT NULL",
-        "get": "json_extract(%({p})s, '$.\"' || {col} || '\"')",
+        "each": "(SELECT key, value FROM json_each(%({p})s))",
+        "number": "value",
+        "limited_kind": "{col} IN (SELECT key FROM json_each(%(limited)s))",
         "lock": "",
     },
 }
 
 
 def _limited_clause(d: dict[str, str]) -> tuple[str, str]:
-    """(a CTE of the limited jobs that may start, the condition on ``j`` that uses it)."""
-    q_has = d["has"].format(p="queue_limits", col="{t}.queue")
-    o_has = d["has"].format(p="owner_limits", col="{t}.kind")
-    q_get = d["get"].format(p="queue_limits", col="c.queue")
-    o_get = d["get"].format(p="owner_limits", col="c.kind")
-    startable = f"""startable AS (
+    """(the CTEs of the limited jobs that may start, the condition on ``j`` that uses them).
+
+    ``limited``: {kind: queue} of every kind in a limited queue or with an
+    owner limit; ``queue_limits`` {queue: n}; ``owner_limits`` {kind: n}.
+    Each part reads few rows: running jobs (the status index), and pending
+    jobs of the limited kinds (``job_pending_kind_idx``), never the backlog
+    of other kinds.
+    """
+    limited = d["limited_kind"]
+    queue_limit = f"(SELECT {d['number']} FROM {d['each'].format(p='queue_limits')} q WHERE q.key = c.queue)"
+    owner_limit = f"(SELECT {d['number']} FROM {d['each'].format(p='owner_limits')} o WHERE o.key = c.kind)"
+    ctes = f"""held AS MATERIALIZED (
+    SELECT r.queue, r.kind, r.owner_id FROM jobs_job r
+    WHERE r.status = 'processing' AND {limited.format(col='r.kind')}
+    UNION ALL
+    SELECT r.queue, r.kind, r.owner_id FROM jobs_job r
+    WHERE r.status = 'pending' AND r.enqueued_at >= %(lost)s AND {limited.format(col='r.kind')}
+), startable AS (
     SELECT c.id, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.created_at) AS place
     FROM jobs_job c
-    WHERE {WAITING.format(t="c")} AND ({q_has.format(t="c")} OR {o_has.format(t="c")})
-      AND (NOT {q_has.format(t="c")}
-           OR (SELECT count(*) FROM jobs_job r WHERE r.queue = c.queue AND {HOLDING}) < {q_get})
-      AND (NOT {o_has.format(t="c")} OR c.owner_id IS NULL
-           OR (SELECT count(*) FROM jobs_job r
-               WHERE r.kind = c.kind AND r.owner_id = c.owner_id AND {HOLDING}) < {o_get})
+    WHERE {limited.format(col='c.kind')} AND {WAITING.format(t="c")}
+      AND (SELECT count(*) FROM held h WHERE h.queue = c.queue) < COALESCE({queue_limit}, {UNLIMITED})
+      AND (c.owner_id IS NULL OR (SELECT count(*) FROM held h WHERE h.kind = c.kind AND h.owner_id = c.owner_id)
+           < COALESCE({owner_limit}, {UNLIMITED}))
 )"""
     condition = (
-        f"AND (NOT ({q_has.format(t='j')} OR {o_has.format(t='j')})"
+        f"AND (NOT {limited.format(col='j.kind')}"
         " OR j.id IN (SELECT id FROM startable WHERE place = 1))"
     )
-    return startable, condition
+    return ctes, condition
 
 
 NEXT_DUE_SQL = "SELECT min(available_at) FROM jobs_job WHERE status = 'pending' AND available_at > %(now)s"
@@ -124,10 +134,11 @@ def deliver(*, now: datetime, lost: datetime, limit: int) -> Delivery:
     """Stamp and return up to ``limit`` jobs to run next (see the module)."""
     vendor = connection.vendor
     queues, owners = queue_limits(), owner_limits()
+    kinds = limited_kinds()
     params: dict[str, Any] = {"now": db_time(now), "lost": db_time(lost), "limit": limit}
-    limited = bool(queues or owners)
+    limited = bool(kinds)
     if limited:
-        params.update(queue_limits=json.dumps(queues), owner_limits=json.dumps(owners))
+        params.update(limited=json.dumps(kinds), limited_names=list(kinds), queue_limits=json.dumps(queues), owner_limits=json.dumps(owners))
     with prepared_cursor() as cursor:
         cursor.execute(statement(vendor, limited=limited), params)
         rows = cursor.fetchall()
@@ -137,7 +148,7 @@ def deliver(*, now: datetime, lost: datetime, limit: int) -> Delivery:
     rows.sort(key=lambda row: (-row[2], str(row[3]) if vendor != "postgresql" else row[3]))
     return Delivery(
         jobs=[(pk if isinstance(pk, uuid.UUID) else uuid.UUID(str(pk)), kind) for pk, kind, *_ in rows],
-        limited=any(row[4] in queues or row[1] in owners for row in rows),
+        limited=any(row[1] in kinds for row in rows),
         next_due=due[0] if due else None,
     )
 

@@ -158,6 +158,8 @@ class Job(models.Model):
                 name="job_pending_due_idx",
                 condition=Q(status="pending", available_at__isnull=False),
             ),
+            # Pending jobs of the limited kinds, without reading other kinds' backlog.
+            models.Index(fields=["kind"], name="job_pending_kind_idx", condition=Q(status="pending")),
             # The admin dashboard's pending and running jobs by kind, counted
             # from this small index alone (only active rows are in it).
             models.Index(

@@ -70,6 +70,12 @@ def owner_limits() -> dict[str, int]:
     return {kind.name: kind.per_owner_limit for kind in all_kinds() if kind.per_owner_limit}
 
 
+def limited_kinds() -> dict[str, str]:
+    """{kind: its queue} for every registered kind whose jobs may have to wait for a place."""
+    queues = queue_limits()
+    return {kind.name: kind.queue for kind in all_kinds() if kind.per_owner_limit or kind.queue in queues}
+
+
 def is_limited(kind: JobKind) -> bool:
     """True if jobs of ``kind`` may have to wait for a place (queue or owner limit)."""
     return bool(kind.per_owner_limit) or kind.queue in queue_limits()

@@ -41,4 +41,10 @@ class Migration(migrations.Migration):
                 name="job_pending_due_idx",
             ),
         ),
+        migrations.AddIndex(
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("status", "pending")), fields=["kind"], name="job_pending_kind_idx"
+            ),
+        ),
     ]
