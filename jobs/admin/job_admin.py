@@ -61,13 +61,13 @@ class JobAdmin(JobTimesMixin, RefuseNulBytesMixin, admin.ModelAdmin):
         (None, {"fields": ["full_id", "kind", "owner", "status", "progress", "attempts_display"]}),
         ("Input and outcome", {"fields": ["payload_pretty", "call_pretty", "options", "result_pretty", "result_status", "error_pretty", "traceback_pre"]}),
         ("Timing", {"fields": ["created_exact", "started", "finished", "duration_display", "age", "available", "expires"]}),
-        ("Queue", {"fields": ["idempotency_key", "cancel_requested", "worker", "task_links"]}),
+        ("Queue", {"fields": ["queue", "priority", "run_at", "idempotency_key", "cancel_requested", "worker", "task_links"]}),
     ]  # fmt: skip
     readonly_fields = [
         "full_id", "kind", "owner", "status", "progress", "attempts_display", "payload_pretty",
         "call_pretty", "options", "result_status", "result_pretty", "error_pretty", "traceback_pre", "created_exact", "started",
         "finished", "duration_display", "age", "available", "expires", "idempotency_key",
-        "cancel_requested", "worker", "task_links",
+        "cancel_requested", "worker", "task_links", "queue", "priority", "run_at",
     ]  # fmt: skip
 
     # --- permissions: read-only, plus the actions' own permissions ------------
