@@ -144,3 +144,18 @@ def test_a_delayed_job_that_starts_no_longer_says_it_waits(user):
 
     assert transitions.claim(job.pk, job.kind) is not None
     assert Job.objects.get(pk=job.pk).progress_message == ""
+
+
+def test_without_the_job_table_a_freed_place_sends_the_waiting_jobs_again(make_job, monkeypatch, fake_queue):
+    from jobs import queue
+    from jobs.registry import get_kind
+    from jobs.scheduling import release
+
+    monkeypatch.setattr(queue, "uses_job_table", lambda: False)
+    waiting = make_job("tests.pair", queue=PAIR_QUEUE, enqueued_at=None)
+    make_job("tests.pair", queue=PAIR_QUEUE, enqueued_at=timezone.now())  # already sent
+    make_job("tests.noop", enqueued_at=None)  # another queue
+
+    release(get_kind("tests.pair"))
+
+    assert fake_queue.enqueued == [(waiting.pk, "tests.pair")]
