@@ -41,6 +41,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.path.relative_to(root).as_posix()
         if item.get_closest_marker("e2e") or module in WAIT_SLOT_MODULES:
             item.add_marker(pytest.mark.xdist_group("shared_var"))
+    _show_xdist_groups(config, items)
+
+
+def _show_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` see the ``xdist_group`` marks again.
+
+    pytest-xdist 3.8 tells the scheduler an item's group by appending
+    "@group" to ``item._nodeid``; pytest 9.2 builds node ids from ``item._id``
+    instead, so every group was silently ignored and grouped tests ran side
+    by side (pytest-dev/pytest-xdist#1386). Set the id the way pytest now
+    reads it, with xdist's own suffix (the sorted names joined by "_").
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # an older pytest, where xdist's own suffix takes effect
+        return
+    for item in items:
+        names = sorted(
+            {str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+             for mark in item.iter_markers("xdist_group")}
+        )  # fmt: skip
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = coerce_node_id(item.nodeid + suffix)
 
 
 @pytest.fixture(scope="session", autouse=True)
