@@ -41,21 +41,35 @@ run: $(STAMP) var/secret_key
 
 # pytest-xdist workers for the tests that are safe in parallel (each worker has
 # its own test database; the browser tests share one worker). The fault tests
-# restart the database and kill clusters, so they run afterwards, alone, in
-# one process; FAULTS=no leaves them out. Each run's -m comes last, so choose
-# tests in PYTEST_ARGS by path or -k (pytest's exit 5, "no tests", is fine for
-# the fault run when PYTEST_ARGS selects none of them).
+# kill clusters and wait for leases, so they run afterwards in a run of their
+# own, FAULT_XDIST workers side by side: each worker has its own database and
+# clusters, and they mostly wait, so more workers than cores pay off. The test
+# that restarts PostgreSQL would cut every other worker's connections: it runs
+# last, alone, and only when DATABASE_URL is PostgreSQL (it skips on SQLite).
+# FAULTS=no leaves them all out. Each run's -m comes last, so choose tests in
+# PYTEST_ARGS by path or -k (pytest's exit 5, "no tests", is fine for the
+# fault runs when PYTEST_ARGS selects none of them). Without PYTEST_ARGS the
+# fault runs collect tests/faults only: every xdist worker collects what it is
+# given, and the whole suite's imports cost each one seconds of CPU.
 XDIST ?= -n auto --dist loadgroup
+FAULT_XDIST ?= -n 6 --dist loadgroup
 FAULTS ?= yes
+FAULT_ARGS = $(if $(strip $(PYTEST_ARGS)),$(PYTEST_ARGS),tests/faults)
 
-# The fault run goes ahead when the parallel one failed; make fails if either did.
+# The fault runs go ahead when the parallel one failed; make fails if any did.
 test: $(STAMP) browser js-test
 	@status=0; \
 	echo "$(PY) -m pytest $(XDIST) $(PYTEST_ARGS) -m \"not faults\""; \
 	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS) -m "not faults" || status=$$?; \
 	if [ "$(FAULTS)" != no ]; then \
-		echo "$(PY) -m pytest $(PYTEST_ARGS) -m faults"; \
-		$(PY) -m pytest $(PYTEST_ARGS) -m faults || { code=$$?; [ $$code -eq 5 ] || status=$$code; }; \
+		echo "$(PY) -m pytest $(FAULT_XDIST) $(FAULT_ARGS) -m \"faults and not restarts_database\""; \
+		$(PY) -m pytest $(FAULT_XDIST) $(FAULT_ARGS) -m "faults and not restarts_database" || \
+			{ code=$$?; [ $$code -eq 5 ] || status=$$code; }; \
+		case "$${DATABASE_URL:-}" in postgres*) \
+			echo "$(PY) -m pytest $(FAULT_ARGS) -m restarts_database"; \
+			$(PY) -m pytest $(FAULT_ARGS) -m restarts_database || \
+				{ code=$$?; [ $$code -eq 5 ] || status=$$code; } ;; \
+		esac; \
 	fi; \
 	exit $$status
 

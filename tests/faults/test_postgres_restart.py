@@ -21,6 +21,8 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.real_queue,
     pytest.mark.faults,
+    # Every other test's connections die with the server: run alone, after the others.
+    pytest.mark.restarts_database,
     pytest.mark.django_db(transaction=True),
 ]
 

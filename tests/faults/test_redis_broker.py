@@ -33,6 +33,8 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.real_queue,
     pytest.mark.faults,
+    # Both tests use (and flush) the one Redis database below: one xdist worker runs them in turn.
+    pytest.mark.xdist_group("redis_db_11"),
     pytest.mark.django_db(transaction=True),
 ]
 
