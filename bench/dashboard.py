@@ -11,7 +11,7 @@ an empty history, then once more as a steady-state run; both are timed. Then
 the dashboard's JSON and page are timed as ``admin_changelist.py`` times
 pages (warm-up runs, then timed runs: best, median, max; the SQL of the
 slowest statement with its plan when the median is over budget), twice: with
-the rollups, and as if no rollup had ever run (the job table's last 15
+the rollups, and as if no rollup had ever run (the job table's last 5
 minutes are then counted on each refresh, and older ones are missing).
 Exit status 1 if any is over budget.
 
@@ -149,7 +149,7 @@ def main() -> None:
     print("\nwith the rollups (the schedule runs every minute):")
     ok = time_pages(pages, args)
     breakdown(DATA, args.runs)
-    print("\nbefore any rollup (the last 15 minutes counted from the job table):")
+    print("\nbefore any rollup (the last 5 minutes counted from the job table):")
     with transaction.atomic():
         QueueSample.objects.all().delete()
         JobMinute.objects.all().delete()
