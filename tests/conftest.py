@@ -15,8 +15,8 @@ from tests.support.processes import Launcher
 
 
 # Modules that use the wait-slot files under var/ (jobs.wait_limits.SlotFileCache,
-# which every process shares and whose keys are user ids, the same in each xdist
-# worker's database), directly or through a wait or an event stream.
+# which every process shares), directly or through a wait or an event stream,
+# and count or empty them (fresh_wait_slots clears the whole directory).
 WAIT_SLOT_MODULES = {
     "tests/integration/test_api_prefer_async.py",
     "tests/integration/test_api_streams.py",
@@ -31,16 +31,20 @@ WAIT_SLOT_MODULES = {
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the tests that share files under var/ on one xdist worker (``--dist loadgroup``).
+    """Run the tests that share files under var/ one at a time (``--dist loadgroup``).
 
-    Those are the browser tests (the collected static files) and the wait-slot
-    modules above; one worker runs them one at a time, the others the rest.
+    Two groups, each on one xdist worker: the browser tests (the collected
+    static files) and the wait-slot modules above (their ``fresh_wait_slots``
+    empties the slot directory of every worker). The two may run side by side:
+    the browser tests empty no slots, and a slot's key names its database.
     """
     root = config.rootpath
     for item in items:
         module = item.path.relative_to(root).as_posix()
-        if item.get_closest_marker("e2e") or module in WAIT_SLOT_MODULES:
-            item.add_marker(pytest.mark.xdist_group("shared_var"))
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif module in WAIT_SLOT_MODULES:
+            item.add_marker(pytest.mark.xdist_group("wait_slots"))
     _show_xdist_groups(config, items)
 
 
