@@ -198,6 +198,7 @@ def test_default_range_is_fixed_when_the_job_is_submitted(post, sales):
 # --- Prefer: respond-async, wait=N -------------------------------------------
 
 
+# Committed rows: the job runs on the threaded worker's own connection.
 @pytest.mark.django_db(transaction=True)
 def test_wait_answers_inline_when_the_job_finishes_in_time(api, sales, settings, threaded_worker):
     # The report takes 0.4 s on the worker thread: the request must wait for it.
@@ -238,6 +239,7 @@ def test_wait_is_capped_by_prefer_wait_max(api, sales, settings):
     assert 0.9 <= time.monotonic() - started < 3
 
 
+# Committed rows: the job runs on the threaded worker's own connection.
 @pytest.mark.django_db(transaction=True)
 def test_purchase_with_wait_answers_201_and_the_order(api, make_product, threaded_worker):
     product = make_product(stock=5, price=Decimal("12.00"))

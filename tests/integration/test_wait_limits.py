@@ -33,6 +33,8 @@ pytestmark = pytest.mark.usefixtures("fresh_wait_slots")
 # --- In process ---------------------------------------------------------------
 
 
+# Committed rows: the wait closes its connection between reads, which Django
+# only marks, and does not do, inside the fast database's enclosing transaction.
 @pytest.mark.django_db(transaction=True)
 def test_prefer_wait_holds_no_connection_while_it_sleeps(user, monkeypatch):
     """Between two reads of the job the thread has no database connection (with a pool: returned)."""

@@ -24,6 +24,8 @@ postgres_only = pytest.mark.skipif(
     reason="the job table broker needs PostgreSQL (SKIP LOCKED, LISTEN/NOTIFY); run with DATABASE_URL",
 )
 TABLE_QUEUE = {"name": "jobs", "orm": "default", "broker_class": queue.JOB_TABLE_BROKER}
+# The broker's tests commit (transaction=True): it LISTENs on its connection,
+# which hears a NOTIFY only once committed, and some take jobs from threads.
 
 
 def delivered_ids(tasks) -> list[str]:

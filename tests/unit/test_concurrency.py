@@ -16,6 +16,7 @@ STOCK = 10
 BUYERS = 20
 
 
+# Committed rows: twenty threads, each on a connection of its own, race for them.
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_purchases_never_oversell(user, make_product):
     product = make_product(stock=STOCK)
