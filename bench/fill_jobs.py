@@ -330,13 +330,18 @@ def copy_rows(rows: Iterator[dict[str, Any]], columns: list[str]) -> None:
 
     from jobs.models import Job
 
-    json_columns = {"payload", "result", "call", "error"}
+    fields = {field.column: field for field in Job._meta.concrete_fields}
+    json_columns = {column for column, field in fields.items() if field.get_internal_type() == "JSONField"}
+    # Columns the factory does not know (added since) get the model's default.
+    defaults = {column: field.get_default() for column, field in fields.items()}
     table = Job._meta.db_table
 
     def values(row: dict[str, Any]) -> list[Any]:
-        return [
-            (json.dumps(row[c]) if row[c] is not None else None) if c in json_columns else row[c] for c in columns
-        ]
+        out = []
+        for c in columns:
+            value = row[c] if c in row else defaults[c]
+            out.append((json.dumps(value) if value is not None else None) if c in json_columns else value)
+        return out
 
     with transaction.atomic():
         if connection.vendor == "postgresql":
