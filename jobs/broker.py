@@ -80,6 +80,8 @@ class JobTableBroker(JobMessages, ORM):
         self._drained = False
         # When the next delayed or backing-off job falls due, if known.
         self._next_due: Any = None
+        # Whether jobs of limited kinds may be waiting (see jobs.delivery.deliver).
+        self._limited_waiting = True
 
     # --- What the web side calls -------------------------------------------
 
@@ -157,9 +159,19 @@ class JobTableBroker(JobMessages, ORM):
     def _deliver_jobs(self) -> list[tuple[str, str]]:
         now = timezone.now()
         limit = max(1, Conf.BULK)
-        taken = deliver(now=now, lost=now - timedelta(seconds=jobs_settings.LOST_AFTER), limit=limit)
-        self._drained = len(taken.jobs) < limit and not taken.limited
+        skipped = not self._limited_waiting
+        taken = deliver(
+            now=now,
+            lost=now - timedelta(seconds=jobs_settings.LOST_AFTER),
+            limit=limit,
+            limited_waiting=self._limited_waiting,
+        )
         self._next_due = taken.next_due
+        self._limited_waiting = taken.limited_waiting
+        # Look again at once if a limited job was taken (the next may fit
+        # too) or if this look skipped limited jobs that turn out to wait.
+        newly_waiting = skipped and taken.limited_waiting
+        self._drained = len(taken.jobs) < limit and not taken.limited and not newly_waiting
         return [(f"{JOB_ACK_PREFIX}{pk}", job_package(pk, kind, now)) for pk, kind in taken.jobs]
 
     def _wait_seconds(self) -> float:

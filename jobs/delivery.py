@@ -87,15 +87,24 @@ def _limited_clause(d: dict[str, str]) -> tuple[str, str]:
 
 NEXT_DUE_SQL = "SELECT min(available_at) FROM jobs_job WHERE status = 'pending' AND available_at > %(now)s"
 
-_statements: dict[tuple[str, bool], str] = {}
+_statements: dict[tuple[str, str], str] = {}
 
 
-def statement(vendor: str, *, limited: bool) -> str:
-    """The delivery statement for ``vendor``, with or without the limits' clause."""
-    key = (vendor, limited)
+# How a statement treats the limited kinds: "none" configured; "skip" them
+# (cheap to plan: PostgreSQL plans every statement anew, and the limits'
+# clause costs more to plan than to run) but say whether any wait; "take"
+# them within their limits.
+MODES = ("none", "skip", "take")
+
+
+def statement(vendor: str, *, mode: str) -> str:
+    """The delivery statement for ``vendor`` in ``mode`` (see ``MODES``)."""
+    key = (vendor, mode)
     if key not in _statements:
         d = DIALECTS[vendor]
-        startable, condition = _limited_clause(d) if limited else ("", "")
+        startable, condition = _limited_clause(d) if mode == "take" else ("", "")
+        if mode == "skip":
+            condition = f"AND NOT {d['limited_kind'].format(col='j.kind')}"
         pick = f"""SELECT j.id FROM jobs_job j
     WHERE {WAITING.format(t="j")} {condition}
     ORDER BY j.priority DESC, j.created_at
@@ -103,13 +112,20 @@ def statement(vendor: str, *, limited: bool) -> str:
         columns = "id, kind, priority, created_at, queue"
         returning = "RETURNING " + ", ".join(f"jobs_job.{c}" for c in columns.split(", "))
         if vendor == "postgresql":
-            # The same round trip says when the next delayed job falls due.
+            # The same round trip says when the next delayed job falls due,
+            # and whether jobs of the limited kinds wait.
+            waiting = (
+                f"EXISTS (SELECT 1 FROM jobs_job w WHERE {d['limited_kind'].format(col='w.kind')}"
+                f" AND {WAITING.format(t='w')})"
+                if mode != "none"
+                else "false"
+            )
             ctes = ", ".join(filter(None, [startable, f"next AS MATERIALIZED ({pick})"]))
             _statements[key] = (
                 f"WITH {ctes}, delivered AS (UPDATE jobs_job SET enqueued_at = %(now)s FROM next "
                 f"WHERE jobs_job.id = next.id {returning}) "
-                f"SELECT {columns}, NULL::timestamptz FROM delivered UNION ALL "
-                f"SELECT NULL, NULL, NULL, NULL, NULL, ({NEXT_DUE_SQL})"
+                f"SELECT {columns}, NULL::timestamptz, NULL::boolean FROM delivered UNION ALL "
+                f"SELECT NULL, NULL, NULL, NULL, NULL, ({NEXT_DUE_SQL}), {waiting}"
             )
         else:
             prefix = f"WITH {startable} " if startable else ""
@@ -128,28 +144,38 @@ class Delivery:
     limited: bool
     # When the next delayed or backing-off job falls due (PostgreSQL only; see next_due).
     next_due: datetime | None
+    # Jobs of the limited kinds wait (PostgreSQL; always True elsewhere):
+    # the next delivery should take them within their limits.
+    limited_waiting: bool = True
 
 
-def deliver(*, now: datetime, lost: datetime, limit: int) -> Delivery:
-    """Stamp and return up to ``limit`` jobs to run next (see the module)."""
+def deliver(*, now: datetime, lost: datetime, limit: int, limited_waiting: bool = True) -> Delivery:
+    """Stamp and return up to ``limit`` jobs to run next (see the module).
+
+    ``limited_waiting=False`` (what the last delivery said, on PostgreSQL)
+    skips the limited kinds, with a cheaper statement.
+    """
     vendor = connection.vendor
     queues, owners = queue_limits(), owner_limits()
     kinds = limited_kinds()
     params: dict[str, Any] = {"now": db_time(now), "lost": db_time(lost), "limit": limit}
-    limited = bool(kinds)
-    if limited:
-        params.update(limited=json.dumps(kinds), limited_names=list(kinds), queue_limits=json.dumps(queues), owner_limits=json.dumps(owners))
+    mode = "none"
+    if kinds:
+        mode = "take" if limited_waiting or vendor != "postgresql" else "skip"
+        params.update(limited=json.dumps(kinds), limited_names=list(kinds))
+        params.update(queue_limits=json.dumps(queues), owner_limits=json.dumps(owners))
     with prepared_cursor() as cursor:
-        cursor.execute(statement(vendor, limited=limited), params)
+        cursor.execute(statement(vendor, mode=mode), params)
         rows = cursor.fetchall()
-    due = [row[5] for row in rows if row[0] is None] if vendor == "postgresql" else []
+    last = [row for row in rows if row[0] is None] if vendor == "postgresql" else []
     rows = [row for row in rows if row[0] is not None]
     # An UPDATE returns its rows in no particular order: the cluster runs them in this one.
     rows.sort(key=lambda row: (-row[2], str(row[3]) if vendor != "postgresql" else row[3]))
     return Delivery(
         jobs=[(pk if isinstance(pk, uuid.UUID) else uuid.UUID(str(pk)), kind) for pk, kind, *_ in rows],
         limited=any(row[1] in kinds for row in rows),
-        next_due=due[0] if due else None,
+        next_due=last[0][5] if last else None,
+        limited_waiting=bool(last[0][6]) if last else True,
     )
 
 

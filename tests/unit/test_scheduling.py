@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 import jobs
@@ -159,3 +160,19 @@ def test_without_the_job_table_a_freed_place_sends_the_waiting_jobs_again(make_j
     release(get_kind("tests.pair"))
 
     assert fake_queue.enqueued == [(waiting.pk, "tests.pair")]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's cheaper statement")
+def test_a_delivery_that_skips_the_limited_kinds_says_whether_they_wait(make_job):
+    def skipping() -> delivery.Delivery:
+        now = timezone.now()
+        return delivery.deliver(now=now, lost=now - timedelta(minutes=5), limit=10, limited_waiting=False)
+
+    plain = make_job("tests.noop")
+    assert ([pk for pk, _ in skipping().jobs], skipping().limited_waiting) == ([plain.pk], False)
+
+    paired = make_job("tests.pair", queue=PAIR_QUEUE)
+    taken = skipping()
+
+    assert (taken.jobs, taken.limited_waiting) == ([], True)
+    assert [pk for pk, _ in deliver().jobs] == [paired.pk]
