@@ -1,7 +1,8 @@
 """``job_finished``: sent once when a job ends, for in-process integrations.
 
-Receivers get ``sender=Job`` and keyword arguments ``job_id``, ``kind`` and
-``status`` (``completed``, ``failed`` or ``cancelled``). It is sent after
+Receivers get ``sender=Job`` and keyword arguments ``job_id``, ``kind``,
+``status`` (``completed``, ``failed`` or ``cancelled``) and ``webhooks``
+(whether the job has a webhook destination, or None when not known). It is sent after
 the transaction that ended the job commits, in the process that ended it (a
 worker, the reaper, a web process for a cancel), so a receiver sees the
 finished row. A receiver that raises is logged and does not disturb the
@@ -21,15 +22,20 @@ logger = logging.getLogger(__name__)
 job_finished = Signal()
 
 
-def announce_end(*, job_id: uuid.UUID, kind: str, status: str) -> None:
-    """Send ``job_finished`` for this job once the current transaction commits."""
-    transaction.on_commit(lambda: _send(job_id, kind, status))
+def announce_end(*, job_id: uuid.UUID, kind: str, status: str, webhooks: bool | None = None) -> None:
+    """Send ``job_finished`` for this job once the current transaction commits.
+
+    ``webhooks`` says whether the job has a webhook destination, when the
+    ending statement already found out (None: not known).
+    """
+    transaction.on_commit(lambda: _send(job_id, kind, status, webhooks))
 
 
-def _send(job_id: uuid.UUID, kind: str, status: str) -> None:
+def _send(job_id: uuid.UUID, kind: str, status: str, webhooks: bool | None) -> None:
     from jobs.models import Job
 
-    for receiver, outcome in job_finished.send_robust(sender=Job, job_id=job_id, kind=kind, status=status):
+    sent = job_finished.send_robust(sender=Job, job_id=job_id, kind=kind, status=status, webhooks=webhooks)
+    for receiver, outcome in sent:
         if isinstance(outcome, Exception):
             logger.error(
                 "job_finished receiver %r failed for job %s", receiver, job_id, exc_info=outcome

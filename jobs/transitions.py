@@ -234,12 +234,20 @@ WITH finished AS (
         progress_percentage = CASE WHEN %(completed)s THEN 100 ELSE progress_percentage END,
         traceback = COALESCE(%(traceback)s, traceback)
     WHERE id = %(pk)s AND status = 'processing' AND attempts = %(attempt)s
-    RETURNING id
+    RETURNING id, options, owner_id
 ), event AS (
     INSERT INTO jobs_jobevent (job_id, type, at, attempt, actor, message)
     SELECT id, %(status)s, %(now)s, %(attempt)s, %(actor)s, %(message)s FROM finished
 )
-SELECT count(*) FROM finished
+SELECT count(*),
+       -- Whether the job has a webhook destination: answered here, the
+       -- ending costs no query of its own for the many jobs that have none.
+       COALESCE(bool_or(
+           (finished.options ? 'callback')
+           OR EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
+                      WHERE endpoint.owner_id = finished.owner_id AND endpoint.url <> '')
+       ), false)
+FROM finished
 """
 
 
@@ -278,10 +286,10 @@ def finish(
         }
         with prepared_cursor() as cursor:
             cursor.execute(FINISH_SQL, params)
-            ended = bool(cursor.fetchone()[0])
-        if ended:
-            announce_end(job_id=job.pk, kind=job.kind, status=status)
-        return ended
+            count, has_webhooks = cursor.fetchone()
+        if count:
+            announce_end(job_id=job.pk, kind=job.kind, status=status, webhooks=has_webhooks)
+        return bool(count)
     fields: dict[str, Any] = {
         "status": status,
         "result": result,

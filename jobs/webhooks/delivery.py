@@ -40,12 +40,17 @@ logger = logging.getLogger(__name__)
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
 
-def deliveries_for_end(sender: Any = None, *, job_id: uuid.UUID, status: str, **kwargs: Any) -> list[uuid.UUID]:
+def deliveries_for_end(
+    sender: Any = None, *, job_id: uuid.UUID, status: str, webhooks: bool | None = None, **kwargs: Any
+) -> list[uuid.UUID]:
     """Store a delivery for each destination of the ended job and send each at once (``job_finished`` receiver).
 
     The destinations: the job's own ``callback`` option and its owner's
-    endpoint, once each.
+    endpoint, once each. ``webhooks=False`` (the ending found none) costs
+    no query.
     """
+    if webhooks is False:
+        return []
     job = (
         Job.objects.filter(pk=job_id)
         .annotate(endpoint_url=F("owner__webhook_endpoint__url"))

@@ -7,7 +7,9 @@ import uuid
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from jobs import queue, submit
@@ -289,3 +291,28 @@ def test_deleting_a_job_deletes_its_deliveries(api, user, receiver, allowed, sen
     assert api.delete(f"/api/jobs/{job.pk}/").status_code == 204
     assert not WebhookDelivery.objects.exists()
     assert not WebhookAttempt.objects.exists()
+
+
+@pytest.mark.django_db
+def test_on_postgresql_the_ending_itself_says_whether_there_is_anything_to_deliver(
+    api, user, receiver, allowed, sent, django_capture_on_commit_callbacks
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("the finish statement that answers this is PostgreSQL's; elsewhere the receiver asks")
+    heard: list[Any] = []
+
+    def listener(sender: Any, **kwargs: Any) -> None:
+        heard.append(kwargs["webhooks"])
+
+    job_finished.connect(listener)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            finish_job(user, django_capture_on_commit_callbacks)
+        subscribe(api, receiver)
+        finish_job(user, django_capture_on_commit_callbacks)
+    finally:
+        job_finished.disconnect(listener)
+    assert heard == [False, True]
+    # Without a destination the ending reads no endpoint and writes no delivery.
+    assert not [q["sql"] for q in queries if "webhook" in q["sql"].lower() and "FROM finished" not in q["sql"]]
+    assert WebhookDelivery.objects.count() == 1
