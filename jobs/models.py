@@ -209,7 +209,7 @@ class Job(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {str(self.id)[:8]} ({self.status})"
+        return f"{self.kind} {str(self.id)[:8]} ({self.get_status_display()})"
 
     @property
     def is_terminal(self) -> bool:

@@ -23,6 +23,7 @@ class WebhookDeliveryInline(admin.TabularInline):
     can_delete = False
     verbose_name = "Webhook delivery"
     verbose_name_plural = "Webhook deliveries"
+    template = JobEventInline.template  # one row per delivery, no caption above it
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).prefetch_related("attempt_log")

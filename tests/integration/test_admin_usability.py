@@ -125,6 +125,8 @@ def test_labels_are_capitalised_alike(admin_client, user):
     headers = re.findall(r'<div class="text">(?:<a [^>]*>|<span>)?([^<]+)<', listing)
     assert {"ID", "Kind", "Owner", "Status", "Progress", "Attempts", "Created", "Duration"} <= set(headers), headers
     assert "By timeout" in listing and "By stuck" not in listing
+    # The page's title names the status as the list does.
+    assert f"{str(job.pk)[:8]} (Completed)" in detail and "(completed)" not in detail
 
 
 # --- a retried job's age counts from its retry -----------------------------------------------
