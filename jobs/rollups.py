@@ -24,10 +24,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q
-from django.db.models.functions import Coalesce, TruncMinute
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from jobs.models import Job, JobMinute, JobStatus, QueueSample
+from jobs.selectors import waiting_since
 
 # Upper bounds, in seconds, of the wait and run time buckets: fine enough
 # below a second for quick jobs, up to a day for a backlog.
@@ -103,8 +104,8 @@ def active_by_kind(now: datetime) -> dict[str, dict[str, Any]]:
             pending=Count("pk", filter=Q(status=JobStatus.PENDING)),
             processing=Count("pk", filter=Q(status=JobStatus.PROCESSING)),
             due=Count("pk", filter=due),
-            # Waiting since it was submitted, or since its retry became due.
-            waiting_since=Min(Coalesce("available_at", "created_at"), filter=due),
+            # Waiting since it became pending (submitted or retried), or since its backoff ended.
+            waiting_since=Min(waiting_since(), filter=due),
             expired=Count("pk", filter=Q(status=JobStatus.PROCESSING, lease_expires_at__lt=now)),
         )
     )

@@ -38,6 +38,8 @@ def job(status: str, kind: str = "m.report", **fields: Any) -> Job:
     if status in JobStatus.terminal():
         values.update(started_at=now, finished_at=now)
     values.update(fields)
+    # A row written once became pending when it was created (its wait counts from updated_at).
+    values.setdefault("updated_at", values["created_at"])
     return Job.objects.create(**values)
 
 
@@ -103,6 +105,13 @@ def test_active_gauges():
     assert sample("jobs_expired_leases", kind="m.report") == 1
     assert 120 <= sample("jobs_oldest_pending_age_seconds", kind="m.report") < 150
     assert sample("jobs_broker_queue_depth") == 7
+
+
+def test_a_job_retried_by_staff_waits_from_its_retry():
+    now = timezone.now()
+    job(JobStatus.PENDING, created_at=now - timedelta(hours=1), updated_at=now - timedelta(seconds=20))
+
+    assert 20 <= sample("jobs_oldest_pending_age_seconds", kind="m.report") < 50
 
 
 def test_a_retried_job_waits_from_when_it_became_due():
