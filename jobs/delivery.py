@@ -39,7 +39,7 @@ DIALECTS = {
     "postgresql": {
         "each": "(SELECT key, value FROM jsonb_each_text(%({p})s::jsonb))",
         "number": "value::int",
-        # An array, not a JSON set: the planner then reads job_pending_kind_idx.
+        # An array, not a JSON set: the planner then reads job_active_kind_idx.
         "limited_kind": "{col} = ANY(%(limited_names)s)",
         "lock": "FOR UPDATE OF j SKIP LOCKED",
     },
@@ -58,7 +58,7 @@ def _limited_clause(d: dict[str, str]) -> tuple[str, str]:
     ``limited``: {kind: queue} of every kind in a limited queue or with an
     owner limit; ``queue_limits`` {queue: n}; ``owner_limits`` {kind: n}.
     Each part reads few rows: running jobs (the status index), and pending
-    jobs of the limited kinds (``job_pending_kind_idx``), never the backlog
+    jobs of the limited kinds (``job_active_kind_idx``), never the backlog
     of other kinds.
     """
     limited = d["limited_kind"]

@@ -158,21 +158,16 @@ class Job(models.Model):
                 name="job_pending_due_idx",
                 condition=Q(status="pending", available_at__isnull=False),
             ),
-            # Pending jobs of the limited kinds, without reading other kinds' backlog.
-            models.Index(fields=["kind"], name="job_pending_kind_idx", condition=Q(status="pending")),
             # The admin dashboard's pending and running jobs by kind, counted
-            # from this small index alone (only active rows are in it).
+            # from this small index alone (only active rows are in it); also the
+            # pending and running jobs of the limited kinds (jobs/delivery.py)
+            # and what each worker runs, without reading other kinds' backlog.
+            # One index for the three: every index on this table is written
+            # two or three times per job.
             models.Index(
                 fields=["status", "kind"],
                 name="job_active_kind_idx",
                 condition=Q(status__in=["pending", "processing"]),
-            ),
-            # What each live worker runs now, for the admin dashboard: only
-            # processing rows, a handful per cluster.
-            models.Index(
-                fields=["worker"],
-                name="job_processing_worker_idx",
-                condition=Q(status="processing"),
             ),
             models.Index(
                 fields=["idempotency_key"],
