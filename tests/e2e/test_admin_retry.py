@@ -14,19 +14,12 @@ from jobs.models import JobEvent, JobEventType, JobStatus
 from jobs.runner import run_job
 from jobs.services import job_submit
 from purchases.models import Order, OrderStatus
+from tests.support.browser import LIVE_MARKS, playwright_expect
 from tests.support.processes import log_tail, wait_for
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
-)
-expect = sync_api.expect
+expect = playwright_expect()
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.real_queue,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = LIVE_MARKS
 
 STAFF_PASSWORD = "staff-pass-123"
 RETRY_ACTION = "Retry selected failed or cancelled jobs"

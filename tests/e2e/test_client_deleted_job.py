@@ -15,11 +15,9 @@ from django.utils import timezone
 
 from jobs.maintenance import jobs_bulk_purge
 from jobs.models import Job, JobStatus, Tombstone
+from tests.support.browser import playwright_expect
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
-)
-expect = sync_api.expect
+expect = playwright_expect()
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

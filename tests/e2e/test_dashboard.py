@@ -12,14 +12,10 @@ from django.contrib.auth.models import Permission
 from jobs.models import Job, JobStatus
 from purchases.api.schema import PURCHASE_KIND, REPORT_KIND
 from tests.support.factories import token_for
+from tests.support.browser import LIVE_MARKS
 from tests.support.processes import wait_for
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.real_queue,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = LIVE_MARKS
 
 STAFF_PASSWORD = "staff-pass-123"
 # The cluster boots, then takes the jobs; the page refreshes every 5 s.

@@ -6,26 +6,17 @@ import os
 import re
 from decimal import Decimal
 
-import pytest
 from django_q.models import OrmQ
 
 from jobs.models import Job, JobStatus
 from jobs.services import job_submit
 from purchases.models import Order, OrderStatus
-from tests.support.browser import sign_in
+from tests.support.browser import LIVE_MARKS, playwright_expect, sign_in
 from tests.support.processes import log_tail, wait_for
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
-)
-expect = sync_api.expect
+expect = playwright_expect()
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.real_queue,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = LIVE_MARKS
 
 # A cluster boots in a few seconds; a purchase then takes its payment delay.
 OUTCOME_TIMEOUT_MS = 45_000

@@ -10,25 +10,15 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 
-import pytest
-
 from jobs.models import Job, JobStatus
 from purchases.conf import purchases_setting
 from purchases.models import Order, OrderLine, OrderStatus
-from tests.support.browser import sign_in
+from tests.support.browser import LIVE_MARKS, playwright_expect, sign_in
 from tests.support.processes import log_tail
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
-)
-expect = sync_api.expect
+expect = playwright_expect()
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.real_queue,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = LIVE_MARKS
 
 # A cluster boots in a few seconds before it takes the job.
 JOB_TIMEOUT_MS = 45_000

@@ -6,23 +6,13 @@ with "Waiting: you have a report running", and starts when the first ends.
 
 from __future__ import annotations
 
-import pytest
-
 from jobs.models import Job, JobStatus
-from tests.support.browser import sign_in
+from tests.support.browser import LIVE_MARKS, playwright_expect, sign_in
 from tests.support.processes import log_tail, wait_for
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
-)
-expect = sync_api.expect
+expect = playwright_expect()
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.real_queue,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = LIVE_MARKS
 
 # A cluster boots in a few seconds; each report then takes about 3 s.
 JOB_TIMEOUT_MS = 45_000

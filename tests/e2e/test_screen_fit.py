@@ -5,25 +5,15 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import pytest
-
 from jobs.models import JobStatus
 from purchases.models import Order, OrderLine, OrderStatus
-from tests.support.browser import sign_in
+from tests.support.browser import LIVE_MARKS, playwright_expect, sign_in
 from tests.support.factories import make_job
 from tests.support.processes import log_tail
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
-)
-expect = sync_api.expect
+expect = playwright_expect()
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.real_queue,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = LIVE_MARKS
 
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 768}

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 USER_PASSWORD = "alice-pass-123"  # the `user` fixture's
+
+# A browser test of the whole stack: a real server and cluster, so committed data.
+LIVE_MARKS = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.real_queue, pytest.mark.django_db(transaction=True)]
+
+
+def playwright_expect() -> Any:
+    """Playwright's ``expect``; called at a test module's top, it skips the module without Playwright."""
+    return pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed (pip install -r requirements.txt)"
+    ).expect
 
 
 def sign_in(page: Any, base: str, username: str, *, password: str = USER_PASSWORD, heading: str = "Products") -> None:
