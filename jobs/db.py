@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 
 def prepared_cursor() -> Any:
     """Return a cursor on the default connection whose statements PostgreSQL prepares.
 
-    Django binds parameters on the client by default, so PostgreSQL plans
-    every statement again; the claim, the finish and a delivery cost more to
-    plan than to run. With server-side binding psycopg prepares a statement
-    after a few runs on the same connection (its ``prepare_threshold``; set
-    ``OPTIONS["prepare_threshold"] = None`` behind a transaction-pooling
-    PgBouncer). The cursor goes through Django's wrapper, so queries are
-    counted and logged and errors mark the connection as Django expects.
+    Django binds parameters on the client, so PostgreSQL plans every
+    statement again; the claim, the finish and a delivery cost more to plan
+    than to run. With server-side binding psycopg prepares a statement once a
+    connection has run it ``prepare_threshold`` times, which Django leaves off
+    and the settings turn on (``DB_PREPARE_THRESHOLD``; 0 behind a
+    transaction-pooling PgBouncer older than 1.21). The cursor goes through
+    Django's wrapper, so queries are counted and logged and errors mark the
+    connection as Django expects.
     Elsewhere this is ``connection.cursor()``.
     """
     if connection.vendor != "postgresql":
@@ -27,6 +28,33 @@ def prepared_cursor() -> Any:
     connection.ensure_connection()
     with connection.wrap_database_errors:
         return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+
+
+def fetch_one_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """Run one prepared ``SELECT`` on the default connection and return its first row (or None).
+
+    On PostgreSQL, while nothing observes the connection's queries (no
+    ``execute_wrappers``, such as a tracing library's, and no query log:
+    ``DEBUG``, ``assertNumQueries``), the statement goes to psycopg directly:
+    Django's cursor wrapper costs about as much client CPU as the statement
+    itself, which matters on the job poll. Errors are still Django's
+    (``wrap_database_errors``), and a broken transaction is still refused.
+    Otherwise, and on other databases, it runs through ``prepared_cursor``.
+    """
+    # The wrapper itself, not django.db.connection: each attribute read
+    # through that proxy looks the connection up again.
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor == "postgresql" and not db.execute_wrappers and not db.queries_logged:
+        from django.db.backends.postgresql.base import ServerBindingCursor
+
+        db.close_if_health_check_failed()
+        db.ensure_connection()
+        db.validate_no_broken_transaction()
+        with db.wrap_database_errors, ServerBindingCursor(db.connection) as cursor:
+            return cursor.execute(sql, params).fetchone()
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def db_time(value: Any) -> Any:

@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Min, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs.conf import jobs_settings
-from jobs.db import prepared_cursor
+from jobs.db import fetch_one_prepared
 from jobs.models import Job, JobQuerySet, JobStatus
 from jobs.registry import all_kinds
 
@@ -33,19 +33,18 @@ def job_get_for_owner(*, owner: Any, job_id: str) -> Job | None:
     if key is None:
         return None
     owner_id, pk = key
-    if connection.vendor == "postgresql":
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy: each read through it looks the connection up
+    if db.vendor == "postgresql":
         # The hottest read of all (every poll): prepared once per connection
         # instead of compiled by the ORM and planned by PostgreSQL each time.
-        with prepared_cursor() as cursor:
-            cursor.execute(_POLL_SQL, [pk, owner_id])
-            row = cursor.fetchone()
+        row = fetch_one_prepared(_POLL_SQL, [pk, owner_id])
         if row is None:
             return None
         values = [
-            _JSON_FIELDS[name].from_db_value(value, None, connection) if name in _JSON_FIELDS else value
+            _JSON_FIELDS[name].from_db_value(value, None, db) if name in _JSON_FIELDS else value
             for name, value in zip(_POLL_FIELDS, row)
         ]
-        return Job.from_db(connection.alias, _POLL_FIELDS, values)
+        return Job.from_db(db.alias, _POLL_FIELDS, values)
     return Job.objects.filter(pk=pk, owner_id=owner_id).defer(*_NOT_POLLED).first()
 
 

@@ -46,11 +46,21 @@ SYNC_THREADS = int(os.environ.get("WEB_SYNC_THREADS") or os.environ.get("DB_POOL
 WAITING_THREADS = int(os.environ.get("WEB_WAITING_THREADS") or 1000)
 
 
+# Where ``__call__`` leaves the URL match it made from the scope, so the
+# synchronous chain does not resolve the same path a second time.
+_MATCH = "_one_hop_resolver_match"
+
+
 class _SyncChain(BaseHandler):
     """Django's synchronous request path, calling a view's ``sync_variant`` when it has one."""
 
     def resolve_request(self, request: HttpRequest) -> Any:
-        match = super().resolve_request(request)
+        match = request.__dict__.pop(_MATCH, None)
+        if match is None or hasattr(request, "urlconf"):
+            # No match made yet, or a middleware chose another URLconf.
+            match = super().resolve_request(request)
+        else:
+            request.resolver_match = match
         sync_variant = getattr(match.func, "sync_variant", None)
         if sync_variant is not None:
             match.func = sync_variant
@@ -74,7 +84,11 @@ class OneHopASGIHandler(ASGIHandler):
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Serve one ASGI connection: synchronous views in one hop, the rest as Django does."""
-        if scope["type"] != "http" or self._view_is_async(_probe(scope)):
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        match = _resolve(scope)
+        if match is not None and iscoroutinefunction(match.func) and _needs_async(match.func, _probe(scope)):
             await super().__call__(scope, receive, send)
             return
         try:
@@ -88,13 +102,15 @@ class OneHopASGIHandler(ASGIHandler):
             serve_waits_from(loop)
             threads = self._waiting_threads
         try:
-            response = await loop.run_in_executor(threads, self._respond, scope, body_file, send, loop)
+            response = await loop.run_in_executor(threads, self._respond, scope, body_file, send, loop, match)
             if response is not None:
                 await self.send_response(response, send)
         finally:
             body_file.close()
 
-    def _respond(self, scope: dict[str, Any], body_file: Any, send: Any, loop: Any) -> HttpResponseBase | None:
+    def _respond(
+        self, scope: dict[str, Any], body_file: Any, send: Any, loop: Any, match: Any = None
+    ) -> HttpResponseBase | None:
         """The request's synchronous life, in this pool thread; the answer if the loop sends it.
 
         A streaming answer is sent from here, chunk by chunk, so that its
@@ -105,6 +121,8 @@ class OneHopASGIHandler(ASGIHandler):
         request, response = self.create_request(scope, body_file)
         try:
             if request is not None:
+                if match is not None:
+                    request.__dict__[_MATCH] = match
                 response = self._sync_handler.get_response(request)
             response._handler_class = self.__class__
             if not response.streaming:
@@ -154,11 +172,23 @@ class OneHopASGIHandler(ASGIHandler):
             match: Any = get_resolver().resolve(request.path_info)
         except Resolver404:
             return False  # the synchronous chain answers the 404
-        view = match.func
-        if not iscoroutinefunction(view):
-            return False
-        needs_async = getattr(view, "needs_async", None)
-        return needs_async is None or bool(needs_async(request))
+        return iscoroutinefunction(match.func) and _needs_async(match.func, request)
+
+
+def _resolve(scope: dict[str, Any]) -> Any:
+    """The default URLconf's match for the scope's path, or None (the synchronous chain answers the 404)."""
+    script_name = get_script_prefix(scope)
+    path_info = scope["path"].removeprefix(script_name) if script_name else scope["path"]
+    try:
+        return get_resolver().resolve(path_info)
+    except Resolver404:
+        return None
+
+
+def _needs_async(view: Any, request: HttpRequest) -> bool:
+    """Whether an async ``view`` must serve ``request`` on the async path (see ``OneHopASGIHandler``)."""
+    needs_async = getattr(view, "needs_async", None)
+    return needs_async is None or bool(needs_async(request))
 
 
 def _probe(scope: dict[str, Any]) -> HttpRequest:

@@ -162,6 +162,12 @@ _PROJECT_VARS: tuple[Var, ...] = (
         default_text="`0` (WSGI, workers), `20` (ASGI web processes)",
     ),
     Var(
+        "DB_PREPARE_THRESHOLD", int, 5,
+        "runs after which a PostgreSQL connection prepares one of the job layer's statements "
+        "(claim, finish, delivery, poll); `0` never prepares (a PgBouncer in transaction mode "
+        "before 1.21)",
+    ),
+    Var(
         "WEB_SYNC_THREADS", int, None,
         "threads per ASGI web process for synchronous views",
         default_text="`DB_POOL_MAX_SIZE`, else `20`",

@@ -118,6 +118,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # them before reuse (a restarted server is noticed, not fatal).
     DATABASES["default"]["CONN_MAX_AGE"] = env("DB_CONN_MAX_AGE")
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Django turns psycopg's statement preparation off. The job layer's hot
+    # statements (jobs/db.py: claim, finish, delivery, poll) bind on the
+    # server and are planned once per connection with it on; the ORM's own
+    # queries bind on the client and are never prepared either way.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env("DB_PREPARE_THRESHOLD") or None
     # ASGI web processes (project/asgi.py) share a bounded pool instead: a
     # burst of requests, each on a thread of its own, then waits for a
     # connection rather than running PostgreSQL out of them.

@@ -11,6 +11,10 @@ from project.views import ObtainTokenView
 from purchases.views import shop
 
 urlpatterns = [
+    # First: the job poll is most of all requests, and Django tries the
+    # patterns in order (no other pattern here starts with api/jobs/ or
+    # api/webhooks/).
+    path("api/", include("jobs.api.urls")),
     # The demo page: the JavaScript client at work (see README, "Frontend").
     path("", shop, name="shop"),
     path(
@@ -34,7 +38,6 @@ urlpatterns = [
     # The OpenAPI schema and Swagger UI: public, like any API reference.
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/", include("jobs.api.urls")),
     path("api/", include("purchases.api.urls")),
     # Prometheus scrapes: a 404 without METRICS_TOKEN (project/metrics.py).
     path("metrics", metrics, name="metrics"),

@@ -45,7 +45,8 @@ class QuickPoll:
 
     def __call__(self, request: HttpRequest, job_id: str) -> HttpResponse | None:
         """The response to a plain poll, or None to let the DRF view answer."""
-        if request.method != "GET" or request.GET or request.headers.get("Accept", "") not in _PLAIN_ACCEPTS:
+        meta = request.META  # not request.GET and .headers: each parses on first use
+        if request.method != "GET" or meta.get("QUERY_STRING") or meta.get("HTTP_ACCEPT", "") not in _PLAIN_ACCEPTS:
             return None
         view = self.view_class(format_kwarg=None)
         view.setup(request, job_id=job_id)  # as as_view() does: HEAD is served as GET, so Allow names it

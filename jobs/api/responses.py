@@ -54,7 +54,7 @@ def job_etag(job: Job) -> str:
 
 def not_modified(request: Request | HttpRequest, etag: str) -> bool:
     """True when the request's ``If-None-Match`` already holds ``etag``."""
-    header = request.headers.get("If-None-Match")
+    header = request.META.get("HTTP_IF_NONE_MATCH")
     if not header:
         return False
     # If-None-Match compares weakly (RFC 9110 13.1.2): proxies that

@@ -1,0 +1,78 @@
+"""What keeps the poll cheap: its statement prepared, its URL resolved once, and nothing hidden from a query log."""
+
+from __future__ import annotations
+
+import asyncio
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import get_resolver
+
+from jobs.models import JobStatus
+from jobs.selectors import job_get_for_owner
+from project.asgi_handler import OneHopASGIHandler
+from tests.support.factories import make_job
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's; run with DATABASE_URL"
+)
+
+
+@on_postgresql
+@pytest.mark.django_db
+def test_the_poll_statement_is_prepared_after_the_threshold(user):
+    threshold = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+    assert threshold == 5  # Django's default is None: never prepared
+    job = make_job(user, status=JobStatus.COMPLETED, result={"n": 1})
+
+    for _ in range(threshold + 1):
+        assert job_get_for_owner(owner=user, job_id=str(job.pk)).result == {"n": 1}
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("FROM jobs_job WHERE id = $1 AND owner_id = $2" in sql for sql in prepared), prepared
+
+
+@pytest.mark.django_db
+def test_a_query_log_still_sees_the_poll_statement(user, other_user):
+    job = make_job(user, status=JobStatus.COMPLETED, result={"n": 2})
+
+    with CaptureQueriesContext(connection) as queries:
+        assert job_get_for_owner(owner=user, job_id=str(job.pk)).result == {"n": 2}
+        assert job_get_for_owner(owner=other_user, job_id=str(job.pk)) is None
+
+    assert len(queries) == 2
+    assert all("jobs_job" in query["sql"] for query in queries)
+
+
+def _asgi_get(handler: OneHopASGIHandler, path: str) -> int:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }  # fmt: skip
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(handler(scope, receive, send))
+    return sent[0]["status"]
+
+
+def test_the_asgi_handler_resolves_a_synchronous_request_once():
+    handler = OneHopASGIHandler()
+    resolver = get_resolver()
+    with mock.patch.object(resolver, "resolve", wraps=resolver.resolve) as resolve:
+        # The sign-in page: a synchronous view that reads no database.
+        status = _asgi_get(handler, "/accounts/login/")
+    assert status == 200
+    assert resolve.call_count == 1, [call.args for call in resolve.call_args_list]
