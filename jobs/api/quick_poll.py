@@ -42,6 +42,7 @@ class QuickPoll:
     def __init__(self, view_class: type[APIView]) -> None:
         self.view_class = view_class
         self.renderer = JSONRenderer()
+        self._view_headers: tuple[dict[str, str], list[str]] | None = None
 
     def __call__(self, request: HttpRequest, job_id: str) -> HttpResponse | None:
         """The response to a plain poll, or None to let the DRF view answer."""
@@ -73,13 +74,17 @@ class QuickPoll:
             response = HttpResponse(self.renderer.render(document), content_type="application/json")
         for name, value in polling_headers(job, etag).items():
             response[name] = value
-        # The headers APIView.finalize_response adds (Allow; Vary with several renderers).
-        extra = dict(view.default_response_headers)
-        vary = extra.pop("Vary", None)
+        # The headers APIView.finalize_response adds (Allow; Vary with several
+        # renderers): they depend on the view class alone, so read them once.
+        if self._view_headers is None:
+            extra = dict(view.default_response_headers)
+            vary = extra.pop("Vary", None)
+            self._view_headers = (extra, [part.strip() for part in vary.split(",")] if vary else [])
+        extra, vary = self._view_headers
         for name, value in extra.items():
             response[name] = value
         if vary:
-            patch_vary_headers(response, [part.strip() for part in vary.split(",")])
+            patch_vary_headers(response, vary)
         return response
 
     @staticmethod

@@ -76,3 +76,19 @@ def test_rates_are_read_when_the_throttle_is_made_so_settings_overrides_apply():
     with override_settings(REST_FRAMEWORK=rest):
         assert (Scoped().num_requests, Scoped().duration) == (2, 3600)
     assert Scoped().num_requests == 5
+
+
+def test_a_counter_this_process_opened_costs_one_cache_call_and_survives_a_cleared_cache():
+    from unittest import mock
+
+    from django.core.cache import cache
+
+    cache.clear()
+    attempt(1200.0)
+    with mock.patch.object(cache, "add", wraps=cache.add) as add:
+        assert attempt(1201.0).allowed is True
+    assert add.call_count == 0  # the window was opened here: incr alone
+
+    cache.clear()  # the counter is gone (evicted, or a test's clean slate)
+    answers = [attempt(at).allowed for at in (1202.0, 1203.0, 1204.0, 1205.0)]
+    assert answers == [True, True, True, False]  # counted afresh from 1, not lost or doubled
