@@ -29,6 +29,16 @@ def owner_and_job_pk(owner: Any, job_id: str) -> tuple[Any, uuid.UUID] | None:
 
 def job_get_for_owner(*, owner: Any, job_id: str) -> Job | None:
     """Return the owner's job ``job_id``, or None if malformed, unknown or someone else's."""
+    polled = job_poll_for_owner(owner=owner, job_id=job_id)
+    return None if polled is None else polled.job
+
+
+def job_poll_for_owner(*, owner: Any, job_id: str) -> PolledJob | None:
+    """The owner's job ``job_id`` as a poll reads it, or None if malformed, unknown or someone else's.
+
+    Its status and version columns are there at once; the ``Job`` is made
+    only when asked for (``.job``): a ``304`` never needs it.
+    """
     key = owner_and_job_pk(owner, job_id)
     if key is None:
         return None
@@ -38,20 +48,54 @@ def job_get_for_owner(*, owner: Any, job_id: str) -> Job | None:
         # The hottest read of all (every poll): prepared once per connection
         # instead of compiled by the ORM and planned by PostgreSQL each time.
         row = fetch_one_prepared(_POLL_SQL, [pk, owner_id])
-        if row is None:
-            return None
-        values = [
-            _JSON_FIELDS[name].from_db_value(value, None, db) if name in _JSON_FIELDS else value
-            for name, value in zip(_POLL_FIELDS, row)
-        ]
-        return Job.from_db(db.alias, _POLL_FIELDS, values)
-    return Job.objects.filter(pk=pk, owner_id=owner_id).defer(*_NOT_POLLED).first()
+        return None if row is None else PolledJob(row)
+    job = Job.objects.filter(pk=pk, owner_id=owner_id).defer(*_NOT_POLLED).first()
+    return None if job is None else PolledJob(job=job)
+
+
+class PolledJob:
+    """A job row read by a poll: plain columns as attributes, the ``Job`` built on first use.
+
+    JSON columns are only read through ``.job`` (the row holds their text).
+    """
+
+    __slots__ = ("_row", "_job")
+
+    def __init__(self, row: tuple[Any, ...] | None = None, *, job: Job | None = None) -> None:
+        self._row = row
+        self._job = job
+
+    def __getattr__(self, name: str) -> Any:
+        if self._job is not None:
+            return getattr(self._job, name)
+        index = _PLAIN_INDEX.get("id" if name == "pk" else name)
+        if index is None:
+            return getattr(self.job, name)
+        return self._row[index]  # type: ignore[index]
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self.status in JobStatus.terminal()
+
+    @property
+    def job(self) -> Job:
+        """The ``Job`` (its polled columns; the rest deferred)."""
+        if self._job is None:
+            db = connections[DEFAULT_DB_ALIAS]
+            values = [
+                _JSON_FIELDS[name].from_db_value(value, None, db) if name in _JSON_FIELDS else value
+                for name, value in zip(_POLL_FIELDS, self._row)  # type: ignore[arg-type]
+            ]
+            self._job = Job.from_db(db.alias, _POLL_FIELDS, values)
+        return self._job
 
 
 # What a poll reads: the document's columns and the version's (see jobs.api.responses).
 _NOT_POLLED = ("payload", "traceback", "call", "idempotency_key", "request_fingerprint", "task_id")
 _POLL_FIELDS = [f.attname for f in Job._meta.concrete_fields if f.name not in _NOT_POLLED]
 _JSON_FIELDS = {f.attname: f for f in Job._meta.concrete_fields if f.get_internal_type() == "JSONField"}
+_PLAIN_INDEX = {name: i for i, name in enumerate(_POLL_FIELDS) if name not in _JSON_FIELDS}
 _POLL_SQL = "SELECT {} FROM jobs_job WHERE id = %s AND owner_id = %s".format(
     ", ".join(connection.ops.quote_name(Job._meta.get_field(name).column) for name in _POLL_FIELDS)
 )

@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from jobs.api.responses import job_etag, not_modified, polling_headers
 from jobs.api.serializers import JobSerializer
-from jobs.selectors import job_get_for_owner
+from jobs.selectors import job_poll_for_owner
 
 # What a client that did not ask for anything else accepts; DRF's content
 # negotiation would pick the JSON renderer for each of these.
@@ -61,7 +61,7 @@ class QuickPoll:
         if not all(throttle.allow_request(request, view) for throttle in view.get_throttles()):
             # Counted once here; the DRF view counts it again and answers 429.
             return None
-        job = job_get_for_owner(owner=user, job_id=job_id)
+        job = job_poll_for_owner(owner=user, job_id=job_id)
         if job is None:
             return None
         etag = job_etag(job)
@@ -70,7 +70,7 @@ class QuickPoll:
             # DRF's 304 carries no body and so no media type.
             del response["Content-Type"]
         else:
-            document = JobSerializer(job, context={"request": request}).data
+            document = JobSerializer(job.job, context={"request": request}).data
             response = HttpResponse(self.renderer.render(document), content_type="application/json")
         for name, value in polling_headers(job, etag).items():
             response[name] = value

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from jobs.api.serializers import JobSerializer
 from jobs.conf import jobs_settings
 from jobs.models import Job
+from jobs.selectors import PolledJob
 
 
 def job_location(job: Job) -> str:
@@ -46,7 +47,7 @@ VERSION_FIELDS = (
 )
 
 
-def job_etag(job: Job) -> str:
+def job_etag(job: Job | PolledJob) -> str:
     """Return the strong ETag of ``job``'s document, from its version columns alone."""
     version = "|".join([str(job.pk), *(str(getattr(job, name)) for name in VERSION_FIELDS)])
     return '"' + hashlib.blake2b(version.encode(), digest_size=16).hexdigest() + '"'
@@ -63,7 +64,7 @@ def not_modified(request: Request | HttpRequest, etag: str) -> bool:
     return etag in client_etags or "*" in client_etags
 
 
-def polling_headers(job: Job, etag: str) -> dict[str, str]:
+def polling_headers(job: Job | PolledJob, etag: str) -> dict[str, str]:
     """The headers every answer about ``job`` carries: ``ETag``, ``Cache-Control``, ``Retry-After`` while it runs."""
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if not job.is_terminal:

@@ -76,3 +76,18 @@ def test_the_asgi_handler_resolves_a_synchronous_request_once():
         status = _asgi_get(handler, "/accounts/login/")
     assert status == 200
     assert resolve.call_count == 1, [call.args for call in resolve.call_args_list]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.FAILED])
+def test_a_polled_row_has_the_etag_and_headers_of_its_job(user, status):
+    from jobs.api.responses import job_etag, polling_headers
+    from jobs.selectors import job_poll_for_owner
+
+    job = make_job(user, status=status, result={"n": 3}, error={"code": "x"}, progress_message="half")
+    polled = job_poll_for_owner(owner=user, job_id=str(job.pk))
+    built = polled.job  # what a 200 serializes
+
+    assert job_etag(polled) == job_etag(built) == job_etag(type(job).objects.get(pk=job.pk))
+    assert polling_headers(polled, "e") == polling_headers(built, "e")
+    assert (polled.pk, polled.status, built.result, built.error) == (job.pk, status, {"n": 3}, {"code": "x"})
