@@ -1,4 +1,4 @@
-"""What keeps the poll cheap: its statement prepared, its URL resolved once, and nothing hidden from a query log."""
+"""What keeps the hot paths cheap: statements prepared, room for heap-only updates, one URL resolution, nothing hidden from a query log."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ def test_the_poll_statement_is_prepared_after_the_threshold(user):
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
     assert any("FROM jobs_job WHERE id = $1 AND owner_id = $2" in sql for sql in prepared), prepared
+
+
+@on_postgresql
+@pytest.mark.django_db
+def test_the_job_table_leaves_room_on_its_pages_for_a_rows_next_versions():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'jobs_job'")
+        (options,) = cursor.fetchone()
+    assert "fillfactor=80" in options
 
 
 @pytest.mark.django_db
