@@ -29,6 +29,21 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     keyword = "Bearer"
 
+    def authenticate(self, request: Any) -> tuple[Any, Token] | None:
+        """The user of a well-formed ``Bearer`` header; DRF's own answer for anything else.
+
+        DRF reads the header through ``request.headers``, which first builds
+        a dictionary of every header: a tenth of what the rest of a cached
+        poll costs. The common case reads it from ``META`` directly, and
+        takes the same steps DRF would.
+        """
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if isinstance(header, str) and header.isascii():
+            parts = header.encode().split()  # bytes.split(), as DRF's: ASCII whitespace only
+            if len(parts) == 2 and parts[0].lower() == self.keyword.lower().encode():
+                return self.authenticate_credentials(parts[1].decode())
+        return super().authenticate(request)
+
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
         ttl = float(getattr(settings, "API_TOKEN_CACHE_SECONDS", 5))
         if ttl <= 0:

@@ -63,3 +63,35 @@ def test_no_memory_when_the_setting_is_zero(user, settings):
 
     assert token_queries(client, url) == 1
     assert token_queries(client, url) == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer {key}", "bearer {key}", "Bearer  {key} ", "Bearer\t{key}", "Bearer {key} extra", "Bearer",
+        "Token {key}", "Bearer\x1c{key}", "Bearer\xa0{key}", "Bearer {key}\xe9", "Basic YWxpY2U6eA==", "",
+    ],
+)
+def test_the_header_read_from_meta_gets_drfs_own_answer(user, header):
+    from rest_framework.authentication import TokenAuthentication
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.test import APIRequestFactory
+
+    key = Token.objects.create(user=user).key
+    request = APIRequestFactory().get("/api/jobs/", HTTP_AUTHORIZATION=header.format(key=key))
+
+    def answer(authenticate):
+        try:
+            found = authenticate(request)
+        except AuthenticationFailed as exc:
+            return ("refused", str(exc.detail))
+        return None if found is None else ("user", found[0].pk)
+
+    class DrfBearer(TokenAuthentication):
+        keyword = "Bearer"
+
+    ours = answer(authentication.BearerTokenAuthentication().authenticate)
+    if header == "Bearer {key}":
+        assert ours == ("user", user.pk)
+        assert "headers" not in request.__dict__  # read from META, no header dictionary built
+    assert ours == answer(DrfBearer().authenticate)
