@@ -70,7 +70,8 @@ class QuickPoll:
             # DRF's 304 carries no body and so no media type.
             del response["Content-Type"]
         else:
-            document = JobSerializer(job.job, context={"request": request}).data
+            # to_representation: the document without .data's ReturnDict copy.
+            document = JobSerializer(context={"request": request}).to_representation(job.job)
             response = HttpResponse(self.renderer.render(document), content_type="application/json")
         for name, value in polling_headers(job, etag).items():
             response[name] = value

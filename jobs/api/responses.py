@@ -6,13 +6,12 @@ import hashlib
 import json
 
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.http import parse_etags
 from rest_framework import status as http_status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from jobs.api.serializers import JobSerializer
+from jobs.api.serializers import JobSerializer, job_path
 from jobs.conf import jobs_settings
 from jobs.models import Job
 from jobs.selectors import PolledJob
@@ -20,7 +19,7 @@ from jobs.selectors import PolledJob
 
 def job_location(job: Job) -> str:
     """Return the path clients poll for ``job``."""
-    return reverse("jobs:job-detail", kwargs={"job_id": job.pk})
+    return job_path(job.pk)
 
 
 def etag_for(document: dict) -> str:

@@ -100,3 +100,20 @@ def test_a_polled_row_has_the_etag_and_headers_of_its_job(user, status):
     assert job_etag(polled) == job_etag(built) == job_etag(type(job).objects.get(pk=job.pk))
     assert polling_headers(polled, "e") == polling_headers(built, "e")
     assert (polled.pk, polled.status, built.result, built.error) == (job.pk, status, {"n": 3}, {"code": "x"})
+
+
+def test_the_job_path_is_what_reverse_gives_under_any_script_prefix():
+    import uuid
+
+    from django.urls import reverse, set_script_prefix
+
+    from jobs.api.serializers import job_path
+
+    job_id = uuid.uuid4()
+    try:
+        for prefix in ("/", "/shop/"):
+            set_script_prefix(prefix)
+            assert job_path(job_id) == reverse("jobs:job-detail", kwargs={"job_id": job_id})
+            assert job_path(job_id).startswith(prefix)
+    finally:
+        set_script_prefix("/")
