@@ -8,7 +8,8 @@ arrives until the blank line, so a client sending 100 MiB of one header
 grew a web process by that much (and the allocator kept the memory). This
 protocol counts the bytes of a head while it is still open and, past
 ``HTTP_MAX_HEADER_BYTES`` (64 KiB), answers 431 and closes the connection
-without parsing further. At most one read (256 KiB) past the bound is ever
+without parsing further (reading and dropping what still comes for up to
+``LINGER_SECONDS``, so that the client gets the answer). At most one read (256 KiB) past the bound is ever
 held. uvicorn's h11 protocol has its own bound
 (``--h11-max-incomplete-event-size``) but parses several times slower.
 """
@@ -23,6 +24,12 @@ from project.limits import error_response, max_header_bytes
 
 _IDLE, _HEAD, _BODY = "idle", "head", "body"
 
+# How long a refused connection is still read (and what arrives dropped)
+# after its 431 went out, before it is closed. Closing a socket with unread
+# data makes the kernel send a reset, which can destroy the 431 before the
+# client has read it; nginx calls this a lingering close.
+LINGER_SECONDS = 2.0
+
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` that answers 431 to a request head over ``HTTP_MAX_HEADER_BYTES``."""
@@ -33,9 +40,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._phase = _IDLE
         self._heads_begun = 0
         self._head_bytes = 0
+        self._refused = False
 
     def data_received(self, data: bytes) -> None:
         """Parse ``data``; refuse the request if its head is still open past the bound."""
+        if self._refused:
+            return  # the rest of a refused head: read so it causes no reset, and dropped
         phase, heads_begun = self._phase, self._heads_begun
         super().data_received(data)
         if self._phase != _HEAD or self.transport.is_closing():
@@ -74,5 +84,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         lines += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         lines += [name + b": " + value + b"\r\n" for name, value in headers]
         self.transport.write(b"".join(lines) + b"\r\n" + body)
-        self.transport.close()
+        self._refused = True
+        if self.transport.can_write_eof():
+            # The answer, then end of file: the client reads both, and stops.
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
         self.logger.warning("Request headers over %d bytes: answered 431 and closed.", self._max_head)
