@@ -91,8 +91,9 @@ _statements: dict[tuple[str, str], str] = {}
 
 
 # How a statement treats the limited kinds: "none" configured; "skip" them
-# (cheap to plan: PostgreSQL plans every statement anew, and the limits'
-# clause costs more to plan than to run) but say whether any wait; "take"
+# (cheap to plan and to run: the limits' clause costs more to plan than to
+# run until a connection has prepared it, DB_PREPARE_THRESHOLD runs, and a
+# generic plan of it may not suit every queue) but say whether any wait; "take"
 # them within their limits.
 MODES = ("none", "skip", "take")
 

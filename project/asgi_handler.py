@@ -175,12 +175,16 @@ class OneHopASGIHandler(ASGIHandler):
         return iscoroutinefunction(match.func) and _needs_async(match.func, request)
 
 
+def _path_info(scope: dict[str, Any]) -> str:
+    """The scope's path below its script prefix, as ``ASGIRequest`` sets ``path_info``."""
+    script_name = get_script_prefix(scope)
+    return scope["path"].removeprefix(script_name) if script_name else scope["path"]
+
+
 def _resolve(scope: dict[str, Any]) -> Any:
     """The default URLconf's match for the scope's path, or None (the synchronous chain answers the 404)."""
-    script_name = get_script_prefix(scope)
-    path_info = scope["path"].removeprefix(script_name) if script_name else scope["path"]
     try:
-        return get_resolver().resolve(path_info)
+        return get_resolver().resolve(_path_info(scope))
     except Resolver404:
         return None
 
@@ -194,8 +198,7 @@ def _needs_async(view: Any, request: HttpRequest) -> bool:
 def _probe(scope: dict[str, Any]) -> HttpRequest:
     """What ``_view_is_async`` needs of a request (path, method, query), read from the scope."""
     probe = HttpRequest()
-    script_name = get_script_prefix(scope)
-    probe.path_info = scope["path"].removeprefix(script_name) if script_name else scope["path"]
+    probe.path_info = _path_info(scope)
     probe.method = scope.get("method", "GET").upper()
     query = scope.get("query_string", b"")
     probe.GET = QueryDict(query.decode("latin-1") if isinstance(query, bytes) else query)
