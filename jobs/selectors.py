@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -56,7 +57,9 @@ def job_poll_for_owner(*, owner: Any, job_id: str) -> PolledJob | None:
 class PolledJob:
     """A job row read by a poll: plain columns as attributes, the ``Job`` built on first use.
 
-    JSON columns are only read through ``.job`` (the row holds their text).
+    On PostgreSQL the row also holds the document's ETag, computed by the
+    query, and its times as text: a ``304`` parses no time and hashes
+    nothing. Times and JSON columns are only read through ``.job``.
     """
 
     __slots__ = ("_row", "_job")
@@ -74,6 +77,13 @@ class PolledJob:
         return self._row[index]  # type: ignore[index]
 
     @property
+    def etag(self) -> str:
+        """The strong ETag of the job's document (``job_etag``)."""
+        if self._row is not None:
+            return self._row[-1]
+        return job_etag(self._job)  # type: ignore[arg-type]
+
+    @property
     def is_terminal(self) -> bool:
         """True once the job is completed, failed or cancelled."""
         return self.status in JobStatus.terminal()
@@ -83,21 +93,106 @@ class PolledJob:
         """The ``Job`` (its polled columns; the rest deferred)."""
         if self._job is None:
             db = connections[DEFAULT_DB_ALIAS]
-            values = [
-                _JSON_FIELDS[name].from_db_value(value, None, db) if name in _JSON_FIELDS else value
-                for name, value in zip(_POLL_FIELDS, self._row)  # type: ignore[arg-type]
-            ]
+            time_loader = _time_loader(db)
+            values = []
+            for name, value in zip(_POLL_FIELDS, self._row):  # type: ignore[arg-type]
+                if value is not None and name in _JSON_FIELDS:
+                    value = _JSON_FIELDS[name].from_db_value(value, None, db)
+                elif value is not None and name in _TIME_FIELDS:
+                    value = time_loader.load(value.encode())
+                values.append(value)
             self._job = Job.from_db(db.alias, _POLL_FIELDS, values)
         return self._job
 
 
-# What a poll reads: the document's columns and the version's (see jobs.api.responses).
+# The columns a job document's version is made of. Every change to a job
+# sets updated_at; the status, progress and attempt columns are in it too, so
+# the version changes whenever the document does, and is known before the
+# document is built.
+VERSION_FIELDS = (
+    "updated_at",
+    "status",
+    "progress_percentage",
+    "progress_message",
+    "attempts",
+    "max_attempts",
+    "cancel_requested",
+    "started_at",
+    "finished_at",
+    "expires_at",
+    "result_status",
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def job_version(job: Job) -> str:
+    """The version of ``job``'s document as text: its id and ``VERSION_FIELDS``, ``|``-separated.
+
+    Times are microseconds since the epoch, booleans ``true``/``false`` and
+    NULL empty: exactly what the poll's query (``_version_sql``) computes on
+    PostgreSQL from the stored row.
+    """
+    parts = [str(job.pk)]
+    for name in VERSION_FIELDS:
+        value = getattr(job, name)
+        if value is None:
+            parts.append("")
+        elif isinstance(value, bool):
+            parts.append("true" if value else "false")
+        elif isinstance(value, datetime):
+            parts.append(str((value - _EPOCH) // _MICROSECOND))
+        else:
+            parts.append(str(value))
+    return "|".join(parts)
+
+
+def job_etag(job: Job | PolledJob) -> str:
+    """Return the strong ETag of ``job``'s document, from its version alone."""
+    if isinstance(job, PolledJob):
+        return job.etag
+    return '"' + hashlib.sha256(job_version(job).encode()).hexdigest()[:32] + '"'
+
+
+def _version_sql() -> str:
+    """``job_version`` and ``job_etag`` as SQL (PostgreSQL), over one ``jobs_job`` row."""
+    quote = connection.ops.quote_name
+    parts = ["id::text"]
+    for name in VERSION_FIELDS:
+        field = Job._meta.get_field(name)
+        column = quote(field.column)
+        kind = field.get_internal_type()
+        if kind == "DateTimeField":
+            # Exact: EXTRACT gives a numeric with every microsecond (PostgreSQL 14+).
+            parts.append(f"coalesce((EXTRACT(EPOCH FROM {column}) * 1000000)::bigint::text, '')")
+        else:
+            # A boolean's text is true/false; a NULL is empty, as job_version has it.
+            parts.append(f"coalesce({column}::text, '')")
+    version = "concat_ws('|', {})".format(", ".join(parts))
+    return f"'\"' || left(encode(sha256(convert_to({version}, 'UTF8')), 'hex'), 32) || '\"'"
+
+
+def _time_loader(db: Any) -> Any:
+    """The connection's own loader for ``timestamptz`` text (Django's: aware, in its time zone)."""
+    from psycopg.pq import Format
+
+    oid = db.connection.adapters.types["timestamptz"].oid
+    return db.connection.adapters.get_loader(oid, Format.TEXT)(oid, db.connection)
+
+
+# What a poll reads: the document's columns and the version's (see job_version).
 _NOT_POLLED = ("payload", "traceback", "call", "idempotency_key", "request_fingerprint", "task_id")
 _POLL_FIELDS = [f.attname for f in Job._meta.concrete_fields if f.name not in _NOT_POLLED]
 _JSON_FIELDS = {f.attname: f for f in Job._meta.concrete_fields if f.get_internal_type() == "JSONField"}
-_PLAIN_INDEX = {name: i for i, name in enumerate(_POLL_FIELDS) if name not in _JSON_FIELDS}
-_POLL_SQL = "SELECT {} FROM jobs_job WHERE id = %s AND owner_id = %s".format(
-    ", ".join(connection.ops.quote_name(Job._meta.get_field(name).column) for name in _POLL_FIELDS)
+_TIME_FIELDS = {f.attname for f in Job._meta.concrete_fields if f.get_internal_type() == "DateTimeField"}
+_PLAIN_INDEX = {name: i for i, name in enumerate(_POLL_FIELDS) if name not in _JSON_FIELDS and name not in _TIME_FIELDS}
+# Times come as text, parsed only when the Job is built: a 304 needs none.
+_POLL_SQL = "SELECT {}, {} FROM jobs_job WHERE id = %s AND owner_id = %s".format(
+    ", ".join(
+        connection.ops.quote_name(Job._meta.get_field(name).column) + ("::text" if name in _TIME_FIELDS else "")
+        for name in _POLL_FIELDS
+    ),
+    _version_sql(),
 )
 
 

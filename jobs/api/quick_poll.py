@@ -23,7 +23,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from jobs.api.responses import job_etag, not_modified, polling_headers
+from jobs.api.responses import not_modified, polling_headers
 from jobs.api.serializers import JobSerializer
 from jobs.selectors import job_poll_for_owner
 
@@ -64,7 +64,7 @@ class QuickPoll:
         job = job_poll_for_owner(owner=user, job_id=job_id)
         if job is None:
             return None
-        etag = job_etag(job)
+        etag = job.etag
         if not_modified(request, etag):
             response = HttpResponse(status=304)
             # DRF's 304 carries no body and so no media type.

@@ -38,11 +38,12 @@ from rest_framework.views import APIView
 
 from jobs.api import schema_async
 from jobs.api.quick_poll import QuickPoll
-from jobs.api.responses import etag_for, job_etag
+from jobs.api.responses import etag_for
 from jobs.api.serializers import JobSerializer
 from jobs.api.throttling import JobsRateThrottle
 from jobs.conf import jobs_settings
 from jobs.models import Job
+from jobs.selectors import job_etag
 from jobs.tombstones import gone_body
 from jobs.wait_limits import TooManyWaits, WaitSlot, too_many_waits_response, wait_slot_acquire
 from jobs.waiting import release_request_thread, run_db, run_db_soon, watcher

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
@@ -90,7 +91,8 @@ def test_the_asgi_handler_resolves_a_synchronous_request_once():
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", [JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.FAILED])
 def test_a_polled_row_has_the_etag_and_headers_of_its_job(user, status):
-    from jobs.api.responses import job_etag, polling_headers
+    from jobs.api.responses import polling_headers
+    from jobs.selectors import job_etag
     from jobs.selectors import job_poll_for_owner
 
     job = make_job(user, status=status, result={"n": 3}, error={"code": "x"}, progress_message="half")
@@ -100,6 +102,35 @@ def test_a_polled_row_has_the_etag_and_headers_of_its_job(user, status):
     assert job_etag(polled) == job_etag(built) == job_etag(type(job).objects.get(pk=job.pk))
     assert polling_headers(polled, "e") == polling_headers(built, "e")
     assert (polled.pk, polled.status, built.result, built.error) == (job.pk, status, {"n": 3}, {"code": "x"})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"cancel_requested": True, "result_status": 202, "progress_percentage": 40},
+        {"progress_message": "Paiement | étape 2 ✓", "attempts": 2, "max_attempts": 5},
+        {"expires_at": None, "finished_at": None, "started_at": None},
+        # Before the epoch, and a time with no microseconds.
+        {"updated_at": datetime(1969, 7, 20, 20, 17, 40, 123456, tzinfo=UTC)},
+        {"updated_at": datetime(2026, 11, 30, 12, 0, tzinfo=UTC)},
+    ],
+)
+def test_the_queried_etag_is_the_one_the_job_computes(user, fields):
+    """On PostgreSQL the poll's query computes the tag; it must match job_version's to the byte."""
+    from jobs.selectors import PolledJob, job_etag, job_poll_for_owner
+
+    job = make_job(user, status=JobStatus.PROCESSING, **fields)
+    polled = job_poll_for_owner(owner=user, job_id=str(job.pk))
+    stored = type(job).objects.get(pk=job.pk)
+
+    assert job_etag(polled) == job_etag(stored) == job_etag(job) == job_etag(PolledJob(job=stored))
+    # The times the row held as text come back as the ORM reads them.
+    for name in ("created_at", "updated_at", "started_at", "finished_at", "expires_at"):
+        assert getattr(polled.job, name) == getattr(stored, name)
+    job.progress_percentage += 1
+    assert job_etag(job) != job_etag(polled)
 
 
 def test_the_job_path_is_what_reverse_gives_under_any_script_prefix():

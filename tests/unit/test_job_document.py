@@ -9,7 +9,7 @@ from django.test import RequestFactory, override_settings
 from django.utils import timezone
 from rest_framework import serializers
 
-from jobs.api.responses import job_etag
+from jobs.selectors import job_etag
 from jobs.api.serializers import JobSerializer
 from jobs.models import Job, JobStatus
 
