@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -34,18 +33,16 @@ from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
-from django_q.signing import SignedPackage
 
 from jobs.conf import jobs_settings
 from jobs.delivery import deliver
-from jobs.queue import queue_timeout
+from jobs.queue import job_package
 
 logger = logging.getLogger(__name__)
 
 READY_CHANNEL = "jobs_job_ready"
 TASK_CHANNEL = "jobs_q2_task"
 JOB_ACK_PREFIX = "job:"
-RUNNER = "jobs.runner.run_job"
 
 class JobMessages:
     """Acknowledgements for a broker whose jobs are rows: a job's message needs no deleting.
@@ -206,24 +203,3 @@ class JobTableBroker(JobMessages, ORM):
                 # One look answers every NOTIFY that came meanwhile: drain them.
                 for notify in connection.connection.notifies(timeout=0):
                     self._generic_hint |= notify.channel == TASK_CHANNEL
-
-
-def job_package(pk: uuid.UUID, kind: str, now: Any) -> str:
-    """Build the signed django-q2 task that runs job ``pk`` (it carries the id and kind only)."""
-    # An unknown kind gets the default time: the runner fails it with a clear error.
-    timeout = queue_timeout(kind)
-    task = {
-        "id": uuid.uuid4().hex,
-        "name": f"{kind}:{pk}",
-        "func": RUNNER,
-        "args": (str(pk), kind),
-        "kwargs": {},
-        "group": kind,
-        "timeout": timeout,
-        "started": now,
-        # The job row keeps the outcome; django-q2 keeps only failures of the
-        # runner itself (a bug), which it always saves.
-        "save": False,
-        "ack_failure": True,
-    }
-    return SignedPackage.dumps(task)

@@ -31,7 +31,8 @@ from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf, logger
 
-from jobs.broker import JOB_ACK_PREFIX, JobMessages, job_package
+from jobs.broker import JOB_ACK_PREFIX, JobMessages
+from jobs.queue import job_package
 from jobs.conf import jobs_settings
 from jobs.delivery import deliver, next_due
 

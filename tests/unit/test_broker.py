@@ -13,10 +13,13 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
+from django_q.utils import get_func_repr
 
 from jobs import queue
-from jobs.broker import JOB_ACK_PREFIX, RUNNER, JobTableBroker, job_package
+from jobs.broker import JOB_ACK_PREFIX, JobTableBroker
 from jobs.models import Job, JobStatus
+from jobs.queue import job_package
+from jobs.runner import run_job
 from tests.support import handlers  # noqa: F401 - registers the tests.* kinds
 
 postgres_only = pytest.mark.skipif(
@@ -43,7 +46,9 @@ def test_a_job_package_names_the_runner_the_job_and_its_kind_only():
     now = timezone.now()
     package = SignedPackage.loads(job_package("0b7f4c1e-1d7e-4a3c-9a51-7c1b1f0b9a10", "tests.noop", now))
 
-    assert package["func"] == RUNNER
+    # The function itself, which unpickling finds; django-q2 names it by its dotted path.
+    assert package["func"] is run_job
+    assert get_func_repr(package["func"]) == "jobs.runner.run_job"
     assert package["args"] == ("0b7f4c1e-1d7e-4a3c-9a51-7c1b1f0b9a10", "tests.noop")
     assert package["kwargs"] == {}
     # django-q2 need not keep a copy of what the job row keeps.
@@ -175,6 +180,40 @@ def test_with_the_table_as_queue_enqueue_only_marks_a_job_undelivered(make_job):
         assert Job.objects.get(pk=job.pk).enqueued_at is None
         assert queue.initial_enqueued_at(timezone.now()) is None
         assert queue.retry_enqueued_at(timezone.now()) is None
+
+
+MESSAGE_QUEUE = {"name": "jobs", "orm": "default"}  # django-q2's own ORM broker: a message per job
+
+
+@pytest.mark.real_queue
+def test_a_message_broker_is_sent_the_job_task(make_job, monkeypatch):
+    job = make_job(enqueued_at=None)
+    sent: list[str] = []
+
+    class Recording:
+        def enqueue(self, package: str) -> int:
+            sent.append(package)
+            return 1
+
+    monkeypatch.setattr(queue, "_process_broker", Recording)
+    with override_settings(Q_CLUSTER=MESSAGE_QUEUE):
+        assert not queue.uses_job_table()
+        task_id = queue.enqueue(job.pk, job.kind)
+
+    [task] = [SignedPackage.loads(package) for package in sent]
+    assert (task["id"], task["func"], task["args"]) == (task_id, run_job, (str(job.pk), job.kind))
+    stored = Job.objects.get(pk=job.pk)
+    assert stored.task_id == task_id and stored.enqueued_at is not None
+
+
+@pytest.mark.real_queue
+def test_in_django_q2_sync_mode_enqueue_runs_the_job_at_once(make_job, monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", True)
+    job = make_job()
+    with override_settings(Q_CLUSTER=MESSAGE_QUEUE):
+        queue.enqueue(job.pk, job.kind)
+
+    assert Job.objects.get(pk=job.pk).status == JobStatus.COMPLETED
 
 
 @postgres_only
