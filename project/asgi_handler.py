@@ -31,7 +31,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponseBase, QueryDict
-from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 
 from jobs.api.actions import prefers_wait
 from jobs.waiting import serve_waits_from
@@ -88,7 +88,7 @@ class OneHopASGIHandler(ASGIHandler):
             await super().__call__(scope, receive, send)
             return
         match = _resolve(scope)
-        if match is not None and iscoroutinefunction(match.func) and _needs_async(match.func, _probe(scope)):
+        if match is not None and iscoroutinefunction(match.func) and _needs_async(match.func, _Probe(scope)):
             await super().__call__(scope, receive, send)
             return
         try:
@@ -181,12 +181,40 @@ def _path_info(scope: dict[str, Any]) -> str:
     return scope["path"].removeprefix(script_name) if script_name else scope["path"]
 
 
-def _resolve(scope: dict[str, Any]) -> Any:
-    """The default URLconf's match for the scope's path, or None (the synchronous chain answers the 404)."""
-    try:
-        return get_resolver().resolve(_path_info(scope))
-    except Resolver404:
-        return None
+# Matches of recently requested paths, for the resolver they came from: a
+# client polls the same job's path over and over, and resolving it again
+# (a regex per pattern, through every include) cost more than the view's own
+# work on a 304. Bounded; oldest out first.
+_MATCH_CACHE_SIZE = 2048
+_matches: tuple[Any, dict[str, ResolverMatch]] = (None, {})
+
+
+def _resolve(scope: dict[str, Any]) -> ResolverMatch | None:
+    """The default URLconf's match for the scope's path, or None (the synchronous chain answers the 404).
+
+    Each call gets a match of its own: the chain may replace its view
+    (``sync_variant``), and middleware may change its arguments.
+    """
+    global _matches
+    resolver = get_resolver()
+    if _matches[0] is not resolver:  # a new URLconf (tests override it)
+        _matches = (resolver, {})
+    cache = _matches[1]
+    path = _path_info(scope)
+    match = cache.get(path)
+    if match is None:
+        try:
+            match = resolver.resolve(path)
+        except Resolver404:
+            return None  # not kept: unknown paths must not push known ones out
+        if len(cache) >= _MATCH_CACHE_SIZE:
+            del cache[next(iter(cache))]
+        cache[path] = match
+    # ResolverMatch refuses copy.copy (it refuses pickling); its state is its __dict__.
+    own = ResolverMatch.__new__(ResolverMatch)
+    own.__dict__.update(match.__dict__)
+    own.kwargs = dict(match.kwargs)
+    return own
 
 
 def _needs_async(view: Any, request: HttpRequest) -> bool:
@@ -195,11 +223,23 @@ def _needs_async(view: Any, request: HttpRequest) -> bool:
     return needs_async is None or bool(needs_async(request))
 
 
-def _probe(scope: dict[str, Any]) -> HttpRequest:
-    """What ``_view_is_async`` needs of a request (path, method, query), read from the scope."""
-    probe = HttpRequest()
-    probe.path_info = _path_info(scope)
-    probe.method = scope.get("method", "GET").upper()
-    query = scope.get("query_string", b"")
-    probe.GET = QueryDict(query.decode("latin-1") if isinstance(query, bytes) else query)
-    return probe
+class _Probe:
+    """What ``needs_async`` reads of a request (path, method, query), from the scope, without an ``HttpRequest``.
+
+    The query is parsed only if read.
+    """
+
+    __slots__ = ("path_info", "method", "_scope", "_get")
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self._scope = scope
+        self.path_info = _path_info(scope)
+        self.method = scope.get("method", "GET").upper()
+        self._get: QueryDict | None = None
+
+    @property
+    def GET(self) -> QueryDict:  # noqa: N802 - HttpRequest's name
+        if self._get is None:
+            query = self._scope.get("query_string", b"")
+            self._get = QueryDict(query.decode("latin-1") if isinstance(query, bytes) else query)
+        return self._get

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -14,6 +15,7 @@ from django.urls import get_resolver
 
 from jobs.models import JobStatus
 from jobs.selectors import job_get_for_owner
+from project import asgi_handler
 from project.asgi_handler import OneHopASGIHandler
 from tests.support.factories import make_job
 
@@ -78,14 +80,32 @@ def _asgi_get(handler: OneHopASGIHandler, path: str) -> int:
     return sent[0]["status"]
 
 
-def test_the_asgi_handler_resolves_a_synchronous_request_once():
+def test_the_asgi_handler_resolves_a_path_once_and_then_remembers_it(monkeypatch):
+    monkeypatch.setattr(asgi_handler, "_matches", (None, {}))
     handler = OneHopASGIHandler()
     resolver = get_resolver()
     with mock.patch.object(resolver, "resolve", wraps=resolver.resolve) as resolve:
         # The sign-in page: a synchronous view that reads no database.
-        status = _asgi_get(handler, "/accounts/login/")
-    assert status == 200
+        statuses = [_asgi_get(handler, "/accounts/login/") for _ in range(3)]
+    assert statuses == [200, 200, 200]
     assert resolve.call_count == 1, [call.args for call in resolve.call_args_list]
+
+
+def test_a_remembered_match_is_each_callers_own():
+    """The chain swaps in the plain poll's view (sync_variant): a later ?wait= must still find the async one."""
+    import uuid
+
+    job_id = str(uuid.uuid4())
+    scope = {"type": "http", "path": f"/api/jobs/{job_id}/", "root_path": ""}
+    first = asgi_handler._resolve(scope)
+    assert iscoroutinefunction(first.func) and first.func.sync_variant is not None
+    first.func = first.func.sync_variant
+    first.kwargs["job_id"] = "changed"
+
+    second = asgi_handler._resolve(scope)
+    assert second is not first
+    assert iscoroutinefunction(second.func)
+    assert second.kwargs == {"job_id": job_id}
 
 
 @pytest.mark.django_db
