@@ -30,7 +30,7 @@ def prepared_cursor() -> Any:
         return connection._prepare_cursor(ServerBindingCursor(connection.connection))
 
 
-def fetch_one_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+def fetch_one_prepared(sql: str, params: list[Any], *, db: Any = None) -> tuple[Any, ...] | None:
     """Run one prepared ``SELECT`` on the default connection and return its first row (or None).
 
     On PostgreSQL, while nothing observes the connection's queries (no
@@ -40,10 +40,11 @@ def fetch_one_prepared(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     itself, which matters on the job poll. Errors are still Django's
     (``wrap_database_errors``), and a broken transaction is still refused.
     Otherwise, and on other databases, it runs through ``prepared_cursor``.
+    ``db``: the default connection's wrapper, when the caller already holds it.
     """
     # The wrapper itself, not django.db.connection: each attribute read
     # through that proxy looks the connection up again.
-    db = connections[DEFAULT_DB_ALIAS]
+    db = db or connections[DEFAULT_DB_ALIAS]
     if db.vendor == "postgresql" and not db.execute_wrappers and not db.queries_logged:
         from django.db.backends.postgresql.base import ServerBindingCursor
 

@@ -48,7 +48,7 @@ def job_poll_for_owner(*, owner: Any, job_id: str) -> PolledJob | None:
     if db.vendor == "postgresql":
         # The hottest read of all (every poll): prepared once per connection
         # instead of compiled by the ORM and planned by PostgreSQL each time.
-        row = fetch_one_prepared(_POLL_SQL, [pk, owner_id])
+        row = fetch_one_prepared(_POLL_SQL, [pk, owner_id], db=db)
         return None if row is None else PolledJob(row)
     job = Job.objects.filter(pk=pk, owner_id=owner_id).defer(*_NOT_POLLED).first()
     return None if job is None else PolledJob(job=job)

@@ -229,17 +229,17 @@ class _Probe:
     The query is parsed only if read.
     """
 
-    __slots__ = ("path_info", "method", "_scope", "_get")
+    __slots__ = ("path_info", "method", "META", "_get")
 
     def __init__(self, scope: dict[str, Any]) -> None:
-        self._scope = scope
+        query = scope.get("query_string", b"")
         self.path_info = _path_info(scope)
         self.method = scope.get("method", "GET").upper()
+        self.META = {"QUERY_STRING": query.decode("latin-1") if isinstance(query, bytes) else query}
         self._get: QueryDict | None = None
 
     @property
     def GET(self) -> QueryDict:  # noqa: N802 - HttpRequest's name
         if self._get is None:
-            query = self._scope.get("query_string", b"")
-            self._get = QueryDict(query.decode("latin-1") if isinstance(query, bytes) else query)
+            self._get = QueryDict(self.META["QUERY_STRING"])
         return self._get

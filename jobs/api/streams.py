@@ -122,7 +122,8 @@ def long_pollable(drf_view: Callable[..., Any]) -> Callable[..., Any]:
                 run_db_soon(slot.release)
 
     def needs_async(request: HttpRequest) -> bool:
-        return request.method == "GET" and bool(request.GET.get("wait"))
+        # The query string first: a plain poll has none, and request.GET parses it.
+        return request.method == "GET" and bool(request.META.get("QUERY_STRING")) and bool(request.GET.get("wait"))
 
     # A plain poll is a synchronous call: served synchronously it costs
     # no event-loop round trips (under WSGI, and under ASGI through
