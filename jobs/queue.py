@@ -70,7 +70,9 @@ def enqueue(job_id: uuid.UUID, kind: str, *, new: bool = False) -> str:
         return ""
     if Conf.SYNC:
         # django-q2's synchronous mode (no cluster): it runs the task here.
-        task_id = async_task(RUNNER, str(job_id), kind, task_name=f"{kind}:{job_id}", group=kind, save=False)
+        task_id = async_task(
+            RUNNER, str(job_id), kind, task_name=f"{kind}:{job_id}", group=kind, timeout=queue_timeout(kind), save=False
+        )
     else:
         # The same package async_task would make, without what a job's does
         # not need on its way to a worker (a human-readable id, a translated
