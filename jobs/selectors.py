@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Min, Q
@@ -55,11 +56,12 @@ def job_poll_for_owner(*, owner: Any, job_id: str) -> PolledJob | None:
 
 
 class PolledJob:
-    """A job row read by a poll: plain columns as attributes, the ``Job`` built on first use.
+    """A job row read by a poll, read like a ``Job``; the ``Job`` itself built only if asked for.
 
     On PostgreSQL the row also holds the document's ETag, computed by the
-    query, and its times as text: a ``304`` parses no time and hashes
-    nothing. Times and JSON columns are only read through ``.job``.
+    query, and its times and JSON as text, converted when read: a ``304``
+    converts nothing, and a ``200`` builds its document from the row
+    without a model instance.
     """
 
     __slots__ = ("_row", "_job")
@@ -71,10 +73,10 @@ class PolledJob:
     def __getattr__(self, name: str) -> Any:
         if self._job is not None:
             return getattr(self._job, name)
-        index = _PLAIN_INDEX.get("id" if name == "pk" else name)
+        index = _POLL_INDEX.get("id" if name == "pk" else name)
         if index is None:
             return getattr(self.job, name)
-        return self._row[index]  # type: ignore[index]
+        return _converted(name, self._row[index])  # type: ignore[index]
 
     @property
     def etag(self) -> str:
@@ -92,17 +94,20 @@ class PolledJob:
     def job(self) -> Job:
         """The ``Job`` (its polled columns; the rest deferred)."""
         if self._job is None:
-            db = connections[DEFAULT_DB_ALIAS]
-            time_loader = _time_loader(db)
-            values = []
-            for name, value in zip(_POLL_FIELDS, self._row):  # type: ignore[arg-type]
-                if value is not None and name in _JSON_FIELDS:
-                    value = _JSON_FIELDS[name].from_db_value(value, None, db)
-                elif value is not None and name in _TIME_FIELDS:
-                    value = time_loader.load(value.encode())
-                values.append(value)
-            self._job = Job.from_db(db.alias, _POLL_FIELDS, values)
+            values = [_converted(name, value) for name, value in zip(_POLL_FIELDS, self._row)]  # type: ignore[arg-type]
+            self._job = Job.from_db(DEFAULT_DB_ALIAS, _POLL_FIELDS, values)
         return self._job
+
+
+def _converted(name: str, value: Any) -> Any:
+    """A polled column's value as the ORM would load it (times and JSON come as text)."""
+    if value is None:
+        return None
+    if name in _TIME_FIELDS:
+        return _time_loader().load(value.encode())
+    if name in _JSON_FIELDS:
+        return _JSON_FIELDS[name].from_db_value(value, None, connections[DEFAULT_DB_ALIAS])
+    return value
 
 
 # The columns a job document's version is made of. Every change to a job
@@ -172,12 +177,20 @@ def _version_sql() -> str:
     return f"'\"' || left(encode(sha256(convert_to({version}, 'UTF8')), 'hex'), 32) || '\"'"
 
 
-def _time_loader(db: Any) -> Any:
-    """The connection's own loader for ``timestamptz`` text (Django's: aware, in its time zone)."""
-    from psycopg.pq import Format
+# Per psycopg connection (pooled ones live long): the loader its adapters give timestamptz text.
+_time_loaders: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()
 
-    oid = db.connection.adapters.types["timestamptz"].oid
-    return db.connection.adapters.get_loader(oid, Format.TEXT)(oid, db.connection)
+
+def _time_loader() -> Any:
+    """The default connection's own loader for ``timestamptz`` text (Django's: aware, in its time zone)."""
+    raw = connections[DEFAULT_DB_ALIAS].connection
+    loader = _time_loaders.get(raw)
+    if loader is None:
+        from psycopg.pq import Format
+
+        oid = raw.adapters.types["timestamptz"].oid
+        loader = _time_loaders[raw] = raw.adapters.get_loader(oid, Format.TEXT)(oid, raw)
+    return loader
 
 
 # What a poll reads: the document's columns and the version's (see job_version).
@@ -185,7 +198,7 @@ _NOT_POLLED = ("payload", "traceback", "call", "idempotency_key", "request_finge
 _POLL_FIELDS = [f.attname for f in Job._meta.concrete_fields if f.name not in _NOT_POLLED]
 _JSON_FIELDS = {f.attname: f for f in Job._meta.concrete_fields if f.get_internal_type() == "JSONField"}
 _TIME_FIELDS = {f.attname for f in Job._meta.concrete_fields if f.get_internal_type() == "DateTimeField"}
-_PLAIN_INDEX = {name: i for i, name in enumerate(_POLL_FIELDS) if name not in _JSON_FIELDS and name not in _TIME_FIELDS}
+_POLL_INDEX = {name: i for i, name in enumerate(_POLL_FIELDS)}
 # Times come as text, parsed only when the Job is built: a 304 needs none.
 _POLL_SQL = "SELECT {}, {} FROM jobs_job WHERE id = %s AND owner_id = %s".format(
     ", ".join(

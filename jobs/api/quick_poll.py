@@ -24,7 +24,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from jobs.api.responses import not_modified, polling_headers
-from jobs.api.serializers import JobSerializer
+from jobs.api.serializers import job_document
 from jobs.selectors import job_poll_for_owner
 
 # What a client that did not ask for anything else accepts; DRF's content
@@ -70,8 +70,8 @@ class QuickPoll:
             # DRF's 304 carries no body and so no media type.
             del response["Content-Type"]
         else:
-            # to_representation: the document without .data's ReturnDict copy.
-            document = JobSerializer(context={"request": request}).to_representation(job.job)
+            # Straight from the polled row: no serializer, no model instance.
+            document = job_document(job, request)
             response = HttpResponse(self.renderer.render(document), content_type="application/json")
         for name, value in polling_headers(job, etag).items():
             response[name] = value
