@@ -20,14 +20,15 @@ def prepared_cursor() -> Any:
     connection as Django expects.
     Elsewhere this is ``connection.cursor()``.
     """
-    if connection.vendor != "postgresql":
-        return connection.cursor()
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper: each read through the proxy looks it up again
+    if db.vendor != "postgresql":
+        return db.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        return db._prepare_cursor(ServerBindingCursor(db.connection))
 
 
 def fetch_one_prepared(sql: str, params: list[Any], *, db: Any = None) -> tuple[Any, ...] | None:

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -105,15 +105,18 @@ def create(job: Job, *, actor: str) -> Job:
     Raises ``IntegrityError`` when the owner already used its idempotency key.
     """
     if connection.vendor == "postgresql":
-        params = [f.get_db_prep_save(getattr(job, f.attname), connection) for f in Job._meta.concrete_fields]
+        # The wrapper, not the django.db.connection proxy: each field would
+        # look the connection up again through it, thirty times a job.
+        db = connections[DEFAULT_DB_ALIAS]
+        params = [f.get_db_prep_save(getattr(job, f.attname), db) for f in Job._meta.concrete_fields]
         params += [job.created_at, actor[:255]]
         # One statement is atomic on its own; inside a caller's transaction,
         # a savepoint keeps a duplicate key from spoiling the rest of it.
-        with transaction.atomic() if connection.in_atomic_block else _nothing():
+        with transaction.atomic() if db.in_atomic_block else _nothing():
             with prepared_cursor() as cursor:
                 cursor.execute(_insert_statement(), params)
         job._state.adding = False
-        job._state.db = connection.alias
+        job._state.db = db.alias
         return job
     with transaction.atomic():
         job.save(force_insert=True)
