@@ -45,7 +45,8 @@ def fetch_one_prepared(sql: str, params: list[Any], *, db: Any = None) -> tuple[
     """
     # The wrapper itself, not django.db.connection: each attribute read
     # through that proxy looks the connection up again.
-    db = db or connections[DEFAULT_DB_ALIAS]
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]
     if db.vendor == "postgresql" and not db.execute_wrappers and not db.queries_logged:
         from django.db.backends.postgresql.base import ServerBindingCursor
 

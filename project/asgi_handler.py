@@ -217,7 +217,7 @@ def _resolve(scope: dict[str, Any]) -> ResolverMatch | None:
     return own
 
 
-def _needs_async(view: Any, request: HttpRequest) -> bool:
+def _needs_async(view: Any, request: HttpRequest | _Probe) -> bool:
     """Whether an async ``view`` must serve ``request`` on the async path (see ``OneHopASGIHandler``)."""
     needs_async = getattr(view, "needs_async", None)
     return needs_async is None or bool(needs_async(request))
