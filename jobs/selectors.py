@@ -50,7 +50,7 @@ def job_poll_for_owner(*, owner: Any, job_id: str) -> PolledJob | None:
         # The hottest read of all (every poll): prepared once per connection
         # instead of compiled by the ORM and planned by PostgreSQL each time.
         row = fetch_one_prepared(_POLL_SQL, [pk, owner_id], db=db)
-        return None if row is None else PolledJob(row)
+        return None if row is None else PolledJob(row, db=db)
     job = Job.objects.filter(pk=pk, owner_id=owner_id).defer(*_NOT_POLLED).first()
     return None if job is None else PolledJob(job=job)
 
@@ -64,11 +64,13 @@ class PolledJob:
     without a model instance.
     """
 
-    __slots__ = ("_row", "_job")
+    __slots__ = ("_row", "_job", "_db")
 
-    def __init__(self, row: tuple[Any, ...] | None = None, *, job: Job | None = None) -> None:
+    def __init__(self, row: tuple[Any, ...] | None = None, *, job: Job | None = None, db: Any = None) -> None:
         self._row = row
         self._job = job
+        # The connection the row came from: its loaders convert the row's text.
+        self._db = db
 
     def __getattr__(self, name: str) -> Any:
         if self._job is not None:
@@ -76,7 +78,7 @@ class PolledJob:
         index = _POLL_INDEX.get("id" if name == "pk" else name)
         if index is None:
             return getattr(self.job, name)
-        return _converted(name, self._row[index])  # type: ignore[index]
+        return _converted(name, self._row[index], self._db)  # type: ignore[index]
 
     @property
     def etag(self) -> str:
@@ -94,19 +96,19 @@ class PolledJob:
     def job(self) -> Job:
         """The ``Job`` (its polled columns; the rest deferred)."""
         if self._job is None:
-            values = [_converted(name, value) for name, value in zip(_POLL_FIELDS, self._row)]  # type: ignore[arg-type]
+            values = [_converted(name, value, self._db) for name, value in zip(_POLL_FIELDS, self._row)]  # type: ignore[arg-type]
             self._job = Job.from_db(DEFAULT_DB_ALIAS, _POLL_FIELDS, values)
         return self._job
 
 
-def _converted(name: str, value: Any) -> Any:
+def _converted(name: str, value: Any, db: Any) -> Any:
     """A polled column's value as the ORM would load it (times and JSON come as text)."""
     if value is None:
         return None
     if name in _TIME_FIELDS:
-        return _time_loader().load(value.encode())
+        return _time_loader(db).load(value.encode())
     if name in _JSON_FIELDS:
-        return _JSON_FIELDS[name].from_db_value(value, None, connections[DEFAULT_DB_ALIAS])
+        return _JSON_FIELDS[name].from_db_value(value, None, db)
     return value
 
 
@@ -181,9 +183,9 @@ def _version_sql() -> str:
 _time_loaders: WeakKeyDictionary[Any, Any] = WeakKeyDictionary()
 
 
-def _time_loader() -> Any:
-    """The default connection's own loader for ``timestamptz`` text (Django's: aware, in its time zone)."""
-    raw = connections[DEFAULT_DB_ALIAS].connection
+def _time_loader(db: Any) -> Any:
+    """The loader ``db``'s psycopg connection gives ``timestamptz`` text (Django's: aware, in its time zone)."""
+    raw = db.connection
     loader = _time_loaders.get(raw)
     if loader is None:
         from psycopg.pq import Format

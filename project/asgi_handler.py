@@ -87,8 +87,9 @@ class OneHopASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        match = _resolve(scope)
-        if match is not None and iscoroutinefunction(match.func) and _needs_async(match.func, _Probe(scope)):
+        path_info = _path_info(scope)
+        match = _resolve(path_info)
+        if match is not None and iscoroutinefunction(match.func) and _needs_async(match.func, _Probe(scope, path_info)):
             await super().__call__(scope, receive, send)
             return
         try:
@@ -168,9 +169,8 @@ class OneHopASGIHandler(ASGIHandler):
 
     @staticmethod
     def _view_is_async(request: HttpRequest) -> bool:
-        try:
-            match: Any = get_resolver().resolve(request.path_info)
-        except Resolver404:
+        match = _resolve(request.path_info)
+        if match is None:
             return False  # the synchronous chain answers the 404
         return iscoroutinefunction(match.func) and _needs_async(match.func, request)
 
@@ -189,8 +189,8 @@ _MATCH_CACHE_SIZE = 2048
 _matches: tuple[Any, dict[str, ResolverMatch]] = (None, {})
 
 
-def _resolve(scope: dict[str, Any]) -> ResolverMatch | None:
-    """The default URLconf's match for the scope's path, or None (the synchronous chain answers the 404).
+def _resolve(path_info: str) -> ResolverMatch | None:
+    """The default URLconf's match for ``path_info``, or None (the synchronous chain answers the 404).
 
     Each call gets a match of its own: the chain may replace its view
     (``sync_variant``), and middleware may change its arguments.
@@ -200,16 +200,15 @@ def _resolve(scope: dict[str, Any]) -> ResolverMatch | None:
     if _matches[0] is not resolver:  # a new URLconf (tests override it)
         _matches = (resolver, {})
     cache = _matches[1]
-    path = _path_info(scope)
-    match = cache.get(path)
+    match = cache.get(path_info)
     if match is None:
         try:
-            match = resolver.resolve(path)
+            match = resolver.resolve(path_info)
         except Resolver404:
             return None  # not kept: unknown paths must not push known ones out
         if len(cache) >= _MATCH_CACHE_SIZE:
             del cache[next(iter(cache))]
-        cache[path] = match
+        cache[path_info] = match
     # ResolverMatch refuses copy.copy (it refuses pickling); its state is its __dict__.
     own = ResolverMatch.__new__(ResolverMatch)
     own.__dict__.update(match.__dict__)
@@ -231,9 +230,9 @@ class _Probe:
 
     __slots__ = ("path_info", "method", "META", "_get")
 
-    def __init__(self, scope: dict[str, Any]) -> None:
+    def __init__(self, scope: dict[str, Any], path_info: str) -> None:
         query = scope.get("query_string", b"")
-        self.path_info = _path_info(scope)
+        self.path_info = path_info
         self.method = scope.get("method", "GET").upper()
         self.META = {"QUERY_STRING": query.decode("latin-1") if isinstance(query, bytes) else query}
         self._get: QueryDict | None = None

@@ -96,13 +96,13 @@ def test_a_remembered_match_is_each_callers_own():
     import uuid
 
     job_id = str(uuid.uuid4())
-    scope = {"type": "http", "path": f"/api/jobs/{job_id}/", "root_path": ""}
-    first = asgi_handler._resolve(scope)
+    path = f"/api/jobs/{job_id}/"
+    first = asgi_handler._resolve(path)
     assert iscoroutinefunction(first.func) and first.func.sync_variant is not None
     first.func = first.func.sync_variant
     first.kwargs["job_id"] = "changed"
 
-    second = asgi_handler._resolve(scope)
+    second = asgi_handler._resolve(path)
     assert second is not first
     assert iscoroutinefunction(second.func)
     assert second.kwargs == {"job_id": job_id}
